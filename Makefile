@@ -1,0 +1,23 @@
+# `make serve` and `make test` are the two commands the README opens with; .ci/run calls `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+setup: $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+serve: setup
+	$(BIN)/hatchway serve --bind 127.0.0.1:8000
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/servers.py
+
+.PHONY: setup serve test bench
