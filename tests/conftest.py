@@ -1,0 +1,38 @@
+"""Shared fixtures for the serving-core acceptance tests (tests/corpus, tests/integration)."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus"))
+
+from rawhttp import RunningServer  # noqa: E402
+
+# Every serving-core rule is checked with the app inline on the event loop and in a pool.
+THREAD_MODES = [0, 4]
+
+
+@pytest.fixture(params=THREAD_MODES, ids=lambda t: f"threads{t}")
+def threads(request):
+    return request.param
+
+
+@pytest.fixture
+def serve(threads):
+    """serve(app, validate=True, **options) -> RunningServer; shut down after the test."""
+    servers = []
+
+    def start(app, validate=True, **options):
+        server = RunningServer(app, threads=threads, validate=validate, **options)
+        servers.append(server)
+        return server
+
+    yield start
+    errors = []
+    for server in reversed(servers):
+        try:
+            server.close()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    if errors:
+        raise errors[0]
