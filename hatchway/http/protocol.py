@@ -27,7 +27,9 @@ _SPECIAL = {
     policy.CONTENT_LENGTH: 2,
     policy.TRANSFER_ENCODING: 3,
     policy.EXPECT: 4,
+    b"upgrade": 5,
 }
+_METHODS: dict = {}
 # Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
 FEED_SIZE = 65536
 
@@ -148,6 +150,17 @@ class Body:
         self.buffered = 0
 
 
+class _EmptyBody(Body):
+    """The body of every request that has none: shared, complete, always empty."""
+
+    def append(self, data):
+        raise AssertionError("a bodiless request received body bytes")
+
+
+EMPTY_BODY = _EmptyBody(0)
+EMPTY_BODY.complete = True
+
+
 class Request:
     """An event: one request head, and the body that follows it."""
 
@@ -165,8 +178,8 @@ class RequestParser:
 
     __slots__ = (
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
-        "_expect", "_count", "_size", "_in_head", "_head_bytes", "_current", "_completed", "_queued",
-        "_upgrade",
+        "_expect", "_trailers", "_size", "_in_head", "_head_bytes", "_current", "_completed", "_queued",
+        "_upgrade", "_max_count", "_max_size", "_max_target",
     )
 
     def __init__(self, limits: Limits = Limits(), spill_at: int = 1 << 20):
@@ -180,6 +193,14 @@ class RequestParser:
         self._head_bytes = 0
         self._queued = 0       # complete requests in queue, for max_pipelined
         self._completed = 0
+        self._max_count = limits.max_header_count
+        self._max_size = limits.max_header_size
+        self._max_target = limits.max_target_size
+
+    @property
+    def in_head(self) -> bool:
+        """Part of a request head has arrived, and not all of it."""
+        return self._in_head
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, data) -> None:
@@ -230,7 +251,7 @@ class RequestParser:
         item = self.queue.popleft()
         if type(item) is Request:
             self._queued -= 1
-            if item is self._current:
+            if item is self._current and item.has_body:
                 item.body.discard = True
 
     def _fail(self, reject: Reject) -> None:
@@ -247,26 +268,27 @@ class RequestParser:
         self._headers = []
         self._hosts = []
         self._cl = self._te = self._expect = None
-        self._count = 0
+        self._trailers = 0
         self._size = 0
         self._in_head = True
         self._head_bytes = 0
         self._upgrade = False
 
     def on_url(self, url):
-        url = self._url + url if self._url else url
-        if len(url) > self.limits.max_target_size:
+        if self._url:
+            url = self._url + url
+        if len(url) > self._max_target:
             raise Reject(414, "URI too long")
         self._url = url
 
     def on_header(self, name, value):
-        self._count += 1
+        headers = self._headers
         self._size += len(name) + len(value) + 4
-        limits = self.limits
-        if self._count > limits.max_header_count or self._size > limits.max_header_size:
+        if len(headers) + self._trailers >= self._max_count or self._size > self._max_size:
             raise Reject(431, "Request header fields too large")
         if not self._in_head:
-            return  # a trailer field: bounded and validated by the tokenizer, not passed on
+            self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
+            return
         kind = _SPECIAL.get(name.lower())
         if kind is not None:
             if kind == 1:
@@ -277,19 +299,30 @@ class RequestParser:
                 if self._te is not None:
                     raise Reject(400, "Multiple Transfer-Encoding headers")
                 self._te = value
-            else:
+            elif kind == 4:
                 self._expect = value
-        self._headers.append((name, value))
+            else:
+                self._upgrade = True
+        headers.append((name, value))
 
     def on_headers_complete(self):
         p = self._parser
         self._in_head = False
         version = p.get_http_version()
-        policy.check_version(version)
-        method = p.get_method().decode("ascii")
+        if version != "1.1" and version != "1.0":
+            policy.check_version(version)
+        raw_method = p.get_method()
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = raw_method.decode("ascii")
+            if len(_METHODS) < 64:
+                _METHODS[raw_method] = method
         target = self._url
-        policy.check_target(method, target)
-        policy.check_host(self._hosts, version)
+        if target[:1] != b"/" or method == "CONNECT":
+            policy.check_target(method, target)
+        hosts = self._hosts
+        if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:
+            policy.check_host(hosts, version)
         req = Request()
         req.method = method
         req.target = target
@@ -298,25 +331,27 @@ class RequestParser:
         req.keep_alive = p.should_keep_alive()
         req.chunked = False
         req.content_length = None
+        req.expect_continue = False
         if self._te is not None:
             policy.check_transfer_encoding(self._te, version)
             req.chunked = True
+            req.has_body = True
         elif self._cl is not None:
             n = policy.check_content_length(self._cl)
             if n > self.limits.max_body_size:
                 raise Reject(413, "Request body too large")
             req.content_length = n
-        req.has_body = req.chunked or bool(req.content_length)
+            req.has_body = n > 0
+        else:
+            req.has_body = False
         expect = self._expect
-        req.expect_continue = False
         if expect is not None and version == "1.1":
             if expect.strip().lower() != b"100-continue":
                 raise Reject(417, "Expectation failed")
             req.expect_continue = req.has_body
-        if p.should_upgrade():
-            if req.has_body:
-                raise Reject(400, "Upgrade request with a body")
-        req.body = Body(self.spill_at)
+        if self._upgrade and p.should_upgrade() and req.has_body:
+            raise Reject(400, "Upgrade request with a body")
+        req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
         if self._queued >= self.limits.max_pipelined:
             # Too many requests ahead of this one: answer those, close, and let the client retry
             # the rest (RFC 9112 9.3.2).  The last one answered carries Connection: close.
@@ -337,7 +372,8 @@ class RequestParser:
 
     def on_message_complete(self):
         cur = self._current
-        cur.body.complete = True
+        if cur.has_body:
+            cur.body.complete = True
         self._current = None
         self._completed += 1
         if not cur.keep_alive:

@@ -27,7 +27,7 @@ from .accesslog import log_access
 from .environ import build_environ
 from .errors import BodyError, ClientGone
 from .filewrapper import FileWrapper
-from .input import Input
+from .input import EMPTY_INPUT, Input
 
 log = logging.getLogger("hatchway.error")
 
@@ -198,7 +198,7 @@ class HTTPConnection:
             self.close()
             return
         now = self.worker.now
-        if self.parser._in_head:
+        if self.parser.in_head:
             if self.state != HEAD:
                 self.state = HEAD
                 self.idle = False
@@ -254,7 +254,7 @@ class HTTPConnection:
         self.close_after = False
         self.started = _monotonic()
         gateway = self.gateway
-        environ = build_environ(self.env_base, req, Input(self, req))
+        environ = build_environ(self.env_base, req, Input(self, req) if req.has_body else EMPTY_INPUT)
         try:
             result = gateway.app(environ, self._start_response)
             self.result = result
@@ -311,7 +311,10 @@ class HTTPConnection:
 
     def _frame(self, known_length):
         req = self.req
-        f = frame(self.status, self.headers, req.method, req.version, self._keep_alive(req), known_length,
+        keep_alive = req.keep_alive
+        if keep_alive and (req.has_body or self.stop_after or self.peer_eof or self.worker._draining):
+            keep_alive = self._keep_alive(req)
+        f = frame(self.status, self.headers, req.method, req.version, keep_alive, known_length,
                   self.gateway.server_header)
         self.framing = f
         return f
@@ -333,7 +336,18 @@ class HTTPConnection:
                       self.req.method, self.req.target.decode("latin-1"), len(chunk), f.length)
         self.sent = len(chunk)
         if len(chunk) < 16384:
-            return self._write_bufs([f.head + chunk])
+            data = f.head + chunk
+            if self.pending is None and not self.tls:
+                try:
+                    n = self.sock.send(data)
+                except _WANT_WRITE:
+                    n = 0
+                except OSError as exc:
+                    raise ClientGone(f"write failed: {exc.strerror or exc}") from None
+                if n == len(data):
+                    return True
+                return self._write_bufs([memoryview(data)[n:]])
+            return self._write_bufs([data])
         return self._write_bufs([f.head, chunk])
 
     def _try_sendfile(self, wrapper):
