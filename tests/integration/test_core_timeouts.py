@@ -89,6 +89,9 @@ def test_slow_reader_closed_after_write_timeout(serve):
             closed.set()
 
     def app(environ, start_response):
+        if environ["PATH_INFO"] == "/small":
+            start_response("200 OK", TEXT + [("Content-Length", "5")])
+            return [b"small"]
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return Big()
 
@@ -99,17 +102,11 @@ def test_slow_reader_closed_after_write_timeout(serve):
         c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         # never read: the server must give up on us
         assert closed.wait(15), "write_timeout did not end the response to a reader that never reads"
-        c.settimeout(10)
-        total = 0
-        try:
-            while True:
-                data = c.recv(1 << 20)
-                if not data:
-                    break
-                total += len(data)
-        except ConnectionResetError:
-            pass
-        assert total < 2000 * 65536
+        # (Reading the rest now is not a useful check: the kernel still flushes the orphaned send
+        # buffer through our tiny window at persist-timer pace.) The server keeps serving:
+        with srv.connect() as other:
+            other.request(target="/small")
+            assert other.read_response().body == b"small"
     finally:
         c.close()
 
