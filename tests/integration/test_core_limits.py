@@ -58,3 +58,32 @@ def test_max_connections_evicts_idle_keepalive(serve):
     finally:
         for c in conns:
             c.close()
+
+
+def test_413_reaches_client_that_keeps_sending_a_big_body(serve):
+    """The server answers 413 from Content-Length and closes; the response must not be lost
+    to a TCP reset while the client is still pushing body bytes (graceful close)."""
+    import socket
+    import threading
+
+    rec = Recorder()
+    srv = serve(rec, max_body_size=1000)
+    c = srv.connect()
+    body = b"b" * (8 << 20)
+
+    def push():
+        try:
+            c.sock.sendall(b"POST /huge HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=push, daemon=True)
+    t.start()
+    try:
+        resp = c.read_response()
+        assert resp.status == 413 and resp.has_token("connection", "close")
+    finally:
+        c.sock.shutdown(socket.SHUT_RDWR)
+        c.close()
+        t.join(10)
+    assert rec.seen == []
