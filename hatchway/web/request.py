@@ -10,6 +10,7 @@ for ``json`` also a size limit (413), a nesting-depth limit (400), a
 Content-Type check (415) and a 400 on malformed input, never a 500.
 """
 
+import re
 from urllib.parse import parse_qsl, quote
 
 from .ctx import RequestGlobals
@@ -44,6 +45,26 @@ def _parse_header_params(value):
     return main.strip().lower(), params
 
 
+_COOKIE_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))", re.DOTALL)
+
+
+def unquote_cookie(value):
+    """Undo the quoting Response.set_cookie applies (``"a\\073b"`` -> ``a;b``)."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    value = value[1:-1]
+    if "\\" not in value:
+        return value
+    out = bytearray()
+    pos = 0
+    for m in _COOKIE_ESCAPE.finditer(value):
+        out += value[pos:m.start()].encode("utf-8")
+        out += bytes([int(m.group(1), 8)]) if m.group(1) else m.group(2).encode("utf-8")
+        pos = m.end()
+    out += value[pos:].encode("utf-8")
+    return out.decode("utf-8", "replace")
+
+
 def parse_cookie(header):
     cookies = {}
     for item in header.split(";"):
@@ -51,9 +72,7 @@ def parse_cookie(header):
         name = name.strip()
         if not eq or not name:
             continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
+        value = unquote_cookie(value.strip())
         # First occurrence wins: browsers send the most specific path first.
         cookies.setdefault(name, value)
     return cookies
