@@ -152,7 +152,13 @@ class Response:
         else:
             raise TypeError(f"response body must be str, bytes or an iterable, not {t.__name__}")
         if headers:
-            self.headers.extend(headers)
+            h = self.headers
+            for k, v in (headers.items() if hasattr(headers, "items") else headers):
+                # A Content-Type among the headers replaces the default one.
+                if k.lower() == "content-type":
+                    h.set(k, v)
+                else:
+                    h.add(k, v)
 
     # constructors
     @classmethod
