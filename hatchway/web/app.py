@@ -19,7 +19,7 @@ from urllib.parse import quote
 from .ctx import _cv_request
 from .errors import render_error
 from .exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestRedirect
-from .jsonutil import dumps
+from .jsonutil import _fast as _json_text
 from .request import Request
 from .response import Response
 from .routing import Router, Rule
@@ -149,6 +149,7 @@ class App(Scaffold):
         # Read on every request; True until startup() has run.
         self._pending_startup = True
         self._static_get = self.routes.static.get
+        self._lookup_dynamic = self.routes.lookup_dynamic
         self._app_target = None
 
     def __repr__(self):
@@ -313,11 +314,9 @@ class App(Scaffold):
             kwargs = rule.defaults.copy() if rule.defaults else {}
         else:
             try:
-                match = self.routes.match(request.method, request.path)
+                rule, kwargs = self._lookup_dynamic(request.method, request.path)
             except HTTPException as e:
                 return self._routing_failed(request, e)
-            rule = match.rule
-            kwargs = match.values
         request.url_rule = rule
         request.view_args = kwargs
         target = rule.payload
@@ -353,7 +352,7 @@ class App(Scaffold):
         if t is str:
             response = self.response_class(rv)
         elif t is dict or t is list:
-            response = self.response_class(dumps(rv).encode())
+            response = self.response_class(_json_text(rv).encode())
             response._ct = _JSON
         elif isinstance(rv, Response):
             response = rv

@@ -88,13 +88,16 @@ class IntegerConverter(BaseConverter):
         self.max = max
         self.signed = bool(signed)
         self.args = (self.fixed_digits, min, max, self.signed)
-        digits = r"\d+" if not self.fixed_digits else rf"\d{{{self.fixed_digits}}}"
+        # [0-9], not \d: \d and int() would both accept digits such as "١٢".
+        digits = "[0-9]+" if not self.fixed_digits else f"[0-9]{{{self.fixed_digits}}}"
         self.regex = ("-?" if self.signed else "") + digits
+        if min is None and max is None:
+            # The regex has already checked everything: int itself converts.
+            self.fast_to_python = int
 
     def to_python(self, value):
         if self.fixed_digits and len(value.lstrip("-")) != self.fixed_digits:
             raise ValueError(value)
-        # int() would accept non-ASCII digits like "١٢"; the regex \d does too.
         if not value.isascii():
             raise ValueError(value)
         n = int(value)
@@ -121,7 +124,7 @@ class FloatConverter(BaseConverter):
         self.max = max
         self.signed = bool(signed)
         self.args = (min, max, self.signed)
-        self.regex = ("-?" if self.signed else "") + r"\d+\.\d+"
+        self.regex = ("-?" if self.signed else "") + r"[0-9]+\.[0-9]+"
 
     def to_python(self, value):
         if not value.isascii():

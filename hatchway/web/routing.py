@@ -277,8 +277,15 @@ def _convert_groups(m, convs):
     return values
 
 
-def _identity_converter(conv):
-    return type(conv).to_python is BaseConverter.to_python
+def _converter_function(conv):
+    """What the matcher calls on a segment: None for identity, else a callable.
+
+    Converters may offer ``fast_to_python`` (e.g. plain ``int``) when their
+    regex already guarantees everything ``to_python`` would check.
+    """
+    if type(conv).to_python is BaseConverter.to_python:
+        return None
+    return getattr(conv, "fast_to_python", None) or conv.to_python
 
 
 def _part_key(p):
@@ -286,7 +293,10 @@ def _part_key(p):
 
 
 class _Node:
-    __slots__ = ("static", "dynamic", "mixed", "tails", "leaf", "_dyn_keys", "_mixed_keys", "_tail_keys", "_sorted")
+    __slots__ = (
+        "static", "dynamic", "mixed", "tails", "leaf", "only_static",
+        "_dyn_keys", "_mixed_keys", "_tail_keys", "_sorted",
+    )
 
     def __init__(self):
         self.static = {}
@@ -297,6 +307,9 @@ class _Node:
         # (fullmatch, converters, leaf) in priority order
         self.tails = ()
         self.leaf = None
+        # True while the node has no converter children: matching then
+        # descends without recursion, there being nothing to backtrack to.
+        self.only_static = True
         self._dyn_keys = {}
         self._mixed_keys = {}
         self._tail_keys = {}
@@ -417,7 +430,7 @@ class Router:
                 child = node._dyn_keys.get(key)
                 if child is None:
                     child = node._dyn_keys[key] = _Node()
-                    entry = (conv._fullmatch, None if _identity_converter(conv) else conv.to_python, child)
+                    entry = (conv._fullmatch, _converter_function(conv), child)
                     sort_key = (conv.priority, repr(conv))
                     _insert_sorted(node, "dynamic", sort_key, entry)
                 node = child
@@ -464,24 +477,40 @@ class Router:
         MethodNotAllowed carries every method the path accepts (plus OPTIONS),
         which is what both the 405 ``Allow`` header and automatic OPTIONS need.
         """
+        rule, values = self.lookup(method, path)
+        return Match(rule, values)
+
+    def lookup(self, method, path):
+        """``match`` without the Match object: a (rule, values) tuple."""
         leaf = self.static.get(path)
         if leaf is not None:
             rule = leaf.get(method)
             if rule is not None:
-                return Match(rule, rule.defaults.copy() if rule.defaults else {})
-        allowed = set()
-        found = self._find(method, path, allowed)
-        if found is not None:
-            return found
+                return rule, (rule.defaults.copy() if rule.defaults else {})
+        return self.lookup_dynamic(method, path)
+
+    def lookup_dynamic(self, method, path):
+        """Match rules with converters (callers have already tried ``static``)."""
+        allowed = []
+        segs = path.split("/")
+        if not segs[0]:
+            # Inlined _find: this is the per-request path for dynamic rules.
+            vals = []
+            rule = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
+            if rule is not None:
+                if rule.defaults:
+                    return rule, {**rule.defaults, **dict(zip(rule.arg_names, vals))}
+                return rule, dict(zip(rule.arg_names, vals))
         if allowed:
-            allowed.add("OPTIONS")
-            raise MethodNotAllowed(sorted(allowed))
+            methods = {m for leaf in allowed for m in leaf}
+            methods.add("OPTIONS")
+            raise MethodNotAllowed(sorted(methods))
         if not path.endswith("/"):
             # "/items" when only "/items/" exists: redirect, keeping the method.
-            probe = set()
+            probe = []
             slash = self._find(method, path + "/", probe)
             if slash is not None:
-                if not slash.rule.strict_slashes:
+                if not slash[0].strict_slashes:
                     return slash
                 raise RequestRedirect(path + "/")
             if probe:
@@ -489,8 +518,8 @@ class Router:
                 raise RequestRedirect(path + "/")
         elif len(path) > 1:
             # "/about/" when only "/about" exists matches only if the rule opted out.
-            bare = self._find(method, path[:-1], set())
-            if bare is not None and not bare.rule.strict_slashes:
+            bare = self._find(method, path[:-1], [])
+            if bare is not None and not bare[0].strict_slashes:
                 return bare
         raise NotFound()
 
@@ -499,19 +528,19 @@ class Router:
         if segs[0]:
             return None
         vals = []
-        hit = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
-        if hit is None:
+        rule = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
+        if rule is None:
             return None
-        rule = hit
         values = dict(zip(rule.arg_names, vals))
         if rule.defaults:
             values = {**rule.defaults, **values}
-        return Match(rule, values)
+        return rule, values
 
     def allowed_methods(self, path):
         """Every method some rule accepts for ``path`` (empty if none match)."""
-        allowed = set()
-        self._find("\0", path, allowed)
+        leaves = []
+        self._find("\0", path, leaves)
+        allowed = {m for leaf in leaves for m in leaf}
         if allowed:
             allowed.add("OPTIONS")
         return allowed
@@ -588,29 +617,40 @@ def _insert_sorted(node, attr, sort_key, entry):
     keyed.sort(key=lambda ke: ke[0])
     # A plain tuple: the cheapest thing to iterate per request.
     setattr(node, attr, tuple(e for _, e in keyed))
+    node.only_static = False
 
 
 def _walk(node, segs, i, n, method, vals, allowed):
     """Depth-first match in priority order; returns the Rule or None.
 
     ``vals`` collects converted values positionally (rules sharing a shape may
-    name them differently); ``allowed`` collects methods of rules whose path
-    fits but whose method does not, for 405 and OPTIONS.
+    name them differently); ``allowed`` collects the leaves whose path fits
+    but whose methods do not, for 405 and OPTIONS. Recursion happens only at
+    real branch points: nodes with nothing but static children are descended
+    in a loop, and a last segment is checked against its leaf inline.
     """
-    if i == n:
-        leaf = node.leaf
-        if leaf is not None:
-            rule = leaf.get(method)
+    while True:
+        if i == n:
+            leaf = node.leaf
+            if leaf is not None:
+                rule = leaf.get(method)
+                if rule is not None:
+                    return rule
+                allowed.append(leaf)
+            return None
+        seg = segs[i]
+        i += 1
+        child = node.static.get(seg)
+        if node.only_static:
+            if child is None:
+                return None
+            node = child
+            continue
+        if child is not None:
+            rule = _walk(child, segs, i, n, method, vals, allowed)
             if rule is not None:
                 return rule
-            allowed.update(leaf)
-        return None
-    seg = segs[i]
-    child = node.static.get(seg)
-    if child is not None:
-        rule = _walk(child, segs, i + 1, n, method, vals, allowed)
-        if rule is not None:
-            return rule
+        break
     if node.mixed:
         for fullmatch, convs, child in node.mixed:
             m = fullmatch(seg)
@@ -620,27 +660,39 @@ def _walk(node, segs, i, n, method, vals, allowed):
                 got = [to_python(m.group(g)) for g, to_python in convs]
             except ValueError:
                 continue
+            mark = len(vals)
             vals.extend(got)
-            rule = _walk(child, segs, i + 1, n, method, vals, allowed)
+            rule = _walk(child, segs, i, n, method, vals, allowed)
             if rule is not None:
                 return rule
-            del vals[len(vals) - len(got):]
+            del vals[mark:]
     for fullmatch, to_python, child in node.dynamic:
         if fullmatch(seg) is None:
             continue
         if to_python is None:
-            vals.append(seg)
+            value = seg
         else:
             try:
-                vals.append(to_python(seg))
+                value = to_python(seg)
             except ValueError:
                 continue
-        rule = _walk(child, segs, i + 1, n, method, vals, allowed)
+        if i == n:
+            leaf = child.leaf
+            if leaf is not None:
+                rule = leaf.get(method)
+                if rule is not None:
+                    vals.append(value)
+                    return rule
+                allowed.append(leaf)
+            continue
+        mark = len(vals)
+        vals.append(value)
+        rule = _walk(child, segs, i, n, method, vals, allowed)
         if rule is not None:
             return rule
-        vals.pop()
+        del vals[mark:]
     if node.tails:
-        rest = "/".join(segs[i:])
+        rest = "/".join(segs[i - 1:])
         for fullmatch, convs, leaf in node.tails:
             m = fullmatch(rest)
             if m is None:
@@ -653,5 +705,5 @@ def _walk(node, segs, i, n, method, vals, allowed):
             if rule is not None:
                 vals.extend(got)
                 return rule
-            allowed.update(leaf)
+            allowed.append(leaf)
     return None
