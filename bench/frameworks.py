@@ -232,7 +232,7 @@ def routing_hatchway(n):
     for i in range(n):
         r.add(Rule(f"/d{i}/<int:id>", f"d{i}"))
     r.freeze()
-    return lambda path: r.match("GET", path)
+    return lambda path: r.lookup("GET", path)
 
 
 def routing_werkzeug(n):
