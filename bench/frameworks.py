@@ -1,7 +1,7 @@
 """Per-request cost of hatchway.web against Flask, Bottle and Falcon, in-process.
 
-    python3 bench/frameworks.py            # full run (about a minute)
-    python3 bench/frameworks.py --quick    # fewer rounds
+    python3 bench/frameworks.py            # 3 full runs, medians (a couple of minutes)
+    python3 bench/frameworks.py --quick    # one short run
 
 What is measured, for every framework in the same process and run:
 
@@ -292,19 +292,8 @@ def time_match(match, path, n, rounds):
 
 # -------------------------------------------------------------------- main
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rounds", type=int, default=None)
-    args = ap.parse_args()
-    rounds = args.rounds or (5 if args.quick else 11)
-    n = 2000 if args.quick else 5000
-
-    apps = {name: make() for name, make in FRAMEWORKS.items()}
-    for name, (hello, api) in apps.items():
-        check(name, hello, HELLO_PATH, b"Hello, World!")
-        check(name, api, JSON_PATH, b"42")
-
+def measure_once(apps, rounds, n, rn):
+    """One full run: {("hello"|"json50", fw): (us, calls)}, {router: (static, d1, d100)}, (d1, d1000)."""
     results = {}
     for scenario, path, idx in (("hello", HELLO_PATH, 0), ("json50", JSON_PATH, 1)):
         # Interleave frameworks round by round so drift hits all of them.
@@ -318,38 +307,69 @@ def main():
                 statistics.median(per[name]),
                 calls_per_request(apps[name][idx], path),
             )
+    routing = {}
+    for name, make in ROUTERS.items():
+        match = make(100)
+        routing[name] = (
+            time_match(match, ROUTING_STATIC, rn, rounds),
+            time_match(match, "/d0/42", rn, rounds),
+            time_match(match, "/d99/42", rn, rounds),
+        )
+    match = routing_hatchway(1000)
+    flat = (time_match(match, "/d0/42", rn, rounds), time_match(match, "/d999/42", rn, rounds))
+    return results, routing, flat
 
-    print(f"Python {sys.version.split()[0]}, {rounds} rounds x {n} requests, median per request\n")
-    print(f"{'scenario':8} {'framework':9} {'us/req':>8} {'calls':>7} {'vs falcon':>10} {'flask/x':>8}")
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and requests, one run")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per run (median taken)")
+    ap.add_argument("--runs", type=int, default=None, help="full runs (median of run medians)")
+    args = ap.parse_args()
+    rounds = args.rounds or (5 if args.quick else 11)
+    runs = args.runs or (1 if args.quick else 3)
+    n = 2000 if args.quick else 5000
+    rn = 5000 if args.quick else 20000
+
+    apps = {name: make() for name, make in FRAMEWORKS.items()}
+    for name, (hello, api) in apps.items():
+        check(name, hello, HELLO_PATH, b"Hello, World!")
+        check(name, api, JSON_PATH, b"42")
+
+    all_runs = [measure_once(apps, rounds, n, rn) for _ in range(runs)]
+
+    def med(values):
+        return statistics.median(values)
+
+    print(f"Python {sys.version.split()[0]}; {runs} run(s) x {rounds} rounds x {n} requests; "
+          f"figures are medians over runs of per-run medians")
+    print("ratios are computed within each run, then the median taken\n")
+    print(f"{'scenario':8} {'framework':9} {'us/req':>8} {'calls':>6} {'vs falcon':>10} {'flask/x':>8}   per-run us")
     for scenario in ("hello", "json50"):
-        falcon_us = results[(scenario, "falcon")][0]
-        flask_us = results[(scenario, "flask")][0]
         for name in apps:
-            us, calls = results[(scenario, name)]
-            print(f"{scenario:8} {name:9} {us:8.2f} {calls:7.1f} {us / falcon_us:9.2f}x {flask_us / us:7.1f}x")
+            us = [r[0][(scenario, name)][0] for r in all_runs]
+            calls = med([r[0][(scenario, name)][1] for r in all_runs])
+            vs_falcon = med([r[0][(scenario, name)][0] / r[0][(scenario, "falcon")][0] for r in all_runs])
+            flask_x = med([r[0][(scenario, "flask")][0] / r[0][(scenario, name)][0] for r in all_runs])
+            runs_txt = " ".join(f"{u:.2f}" for u in us)
+            print(f"{scenario:8} {name:9} {med(us):8.2f} {calls:6.0f} {vs_falcon:9.2f}x {flask_x:7.1f}x   {runs_txt}")
         print()
 
     print("routing, us per match (1 static + 100 dynamic rules)")
     print(f"{'router':9} {'static':>7} {'1st dyn':>8} {'100th dyn':>10}")
-    rn = 20000 if not args.quick else 5000
-    for name, make in ROUTERS.items():
-        match = make(100)
-        s = time_match(match, ROUTING_STATIC, rn, rounds)
-        d1 = time_match(match, "/d0/42", rn, rounds)
-        d100 = time_match(match, "/d99/42", rn, rounds)
+    for name in ROUTERS:
+        s, d1, d100 = (med([r[1][name][k] for r in all_runs]) for k in range(3))
         print(f"{name:9} {s:7.2f} {d1:8.2f} {d100:10.2f}")
-    match = routing_hatchway(1000)
-    d1 = time_match(match, "/d0/42", rn, rounds)
-    d1000 = time_match(match, "/d999/42", rn, rounds)
+    d1, d1000 = (med([r[2][k] for r in all_runs]) for k in range(2))
     print(f"\nhatchway with 1000 dynamic rules: 1st {d1:.2f} us, 1000th {d1000:.2f} us")
 
-    h_us, h_calls = results[("hello", "hatchway")]
-    f_us = results[("hello", "falcon")][0]
-    fl_us = results[("hello", "flask")][0]
+    ratio = med([r[0][("hello", "hatchway")][0] / r[0][("hello", "falcon")][0] for r in all_runs])
+    speedup = med([r[0][("hello", "flask")][0] / r[0][("hello", "hatchway")][0] for r in all_runs])
+    calls = med([r[0][("hello", "hatchway")][1] for r in all_runs])
     print("\ntargets (hello):")
-    print(f"  <= 1.3x falcon : {h_us / f_us:.2f}x  {'met' if h_us / f_us <= 1.3 else 'NOT met'}")
-    print(f"  <= 40 calls    : {h_calls:.0f}  {'met' if h_calls <= 40 else 'NOT met'}")
-    print(f"  >= 8x flask    : {fl_us / h_us:.1f}x  {'met' if fl_us / h_us >= 8 else 'NOT met'}")
+    print(f"  <= 1.3x falcon : {ratio:.2f}x  {'met' if ratio <= 1.3 else 'NOT met'}")
+    print(f"  <= 40 calls    : {calls:.0f}  {'met' if calls <= 40 else 'NOT met'}")
+    print(f"  >= 8x flask    : {speedup:.1f}x  {'met' if speedup >= 8 else 'NOT met'}")
 
 
 if __name__ == "__main__":
