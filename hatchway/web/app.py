@@ -10,6 +10,7 @@ the exact tuples of hooks and error-handler scopes that apply to it, so the
 hot path does no lookups by blueprint name and sends no signals.
 """
 
+import inspect
 import logging
 import threading
 import traceback
@@ -192,6 +193,8 @@ class App(Scaffold):
             raise TypeError(f"unknown route option(s): {', '.join(sorted(options))}")
         if methods is None:
             methods = getattr(view, "methods", None) or ("GET",)
+        if inspect.iscoroutinefunction(view):
+            raise TypeError(f"{view!r} is async; hatchway.web speaks WSGI, so views must be plain functions")
         existing = self.view_functions.get(endpoint)
         if existing is not None and existing is not view:
             raise ValueError(

@@ -158,3 +158,13 @@ def test_url_map_alias_and_repr():
     app = App("myapp")
     assert app.url_map is app.routes
     assert repr(app) == "<App 'myapp'>"
+
+
+def test_async_views_are_refused_at_registration():
+    app = App(__name__)
+
+    async def view():
+        return "x"
+
+    with pytest.raises(TypeError, match="async"):
+        app.add_url_rule("/", "v", view)

@@ -81,6 +81,42 @@ def build_app():
     def cafe(name):
         return {"name": name}
 
+    @app.before_request
+    def gate():
+        if request.headers.get("X-Block"):
+            return {"blocked": True}, 429
+
+    @app.after_request
+    def stamp(resp):
+        resp.headers["X-Stamp"] = "1"
+        return resp
+
+    @app.get("/typed")
+    def typed():
+        return {"n": request.args.require("n", type=int), "m": request.args.get("m", 7, type=int)}
+
+    @app.get("/bad-header")
+    def bad_header():
+        r = Response("x")
+        r.headers["X-Bad"] = "a\r\nInjected: 1"
+        return r
+
+    @app.get("/build/<int:id>")
+    def build(id):
+        return {"url": app.url_for("build", id=id, q="a b"), "ext": app.url_for("build", id=id, _external=True)}
+
+    @app.get("/uuid/<uuid:u>/<any(a, b):which>/<float:x>")
+    def conv(u, which, x):
+        return {"u": str(u), "which": which, "x": x}
+
+    @app.errorhandler(ZeroDivisionError)
+    def zde(e):
+        return {"handled": "ZeroDivisionError"}, 422
+
+    @app.get("/div")
+    def div():
+        return 1 // 0
+
     bp = Blueprint("admin", __name__, url_prefix="/admin")
 
     @bp.get("/users/<int:id>")
@@ -244,3 +280,72 @@ def test_inline_server_mode_too(serve):
     base = serve(build_app(), threaded=False)
     assert requests.get(base + "/").text == "Hello, World!"
     assert requests.post(base + "/json", json=[1]).json() == {"got": [1]}
+
+
+# Every behaviour below is checked twice: through the in-process test client
+# and through real HTTP on hatchway's server. Both must agree exactly.
+TABLE = [
+    ("GET", "/", {}, b""),
+    ("HEAD", "/", {}, b""),
+    ("OPTIONS", "/items", {}, b""),
+    ("DELETE", "/items", {}, b""),
+    ("GET", "/nope", {}, b""),
+    ("GET", "/nope", {"Accept": "text/html"}, b""),
+    ("POST", "/projects?x=1", {}, b"p"),
+    ("GET", "/echo/a/b?x=1&x=2", {"User-Agent": "same"}, b""),
+    ("POST", "/json", {"Content-Type": "application/json"}, b'{"a": 1}'),
+    ("POST", "/json", {"Content-Type": "application/json"}, b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"),
+    ("POST", "/json", {"Content-Type": "text/plain"}, b"{}"),
+    ("POST", "/json", {"Content-Type": "application/json"}, b"{nope"),
+    ("POST", "/form", {"Content-Type": "application/x-www-form-urlencoded"}, b"a=1&b=%C3%A9"),
+    ("POST", "/form", {"Content-Type": "application/x-www-form-urlencoded"}, b"a=" + b"x" * 1200),
+    ("GET", "/typed?n=3", {}, b""),
+    ("GET", "/typed?n=three", {}, b""),
+    ("GET", "/typed", {}, b""),
+    ("GET", "/login", {}, b""),
+    ("GET", "/stream", {}, b""),
+    ("POST", "/submit", {}, b""),
+    ("GET", "/boom", {}, b""),
+    ("GET", "/forbidden", {}, b""),
+    ("GET", "/bad-header", {}, b""),
+    ("GET", "/div", {}, b""),
+    ("GET", "/", {"X-Block": "1"}, b""),
+    ("GET", "/build/4", {}, b""),
+    ("GET", "/uuid/12345678-1234-5678-1234-567812345678/b/2.5", {}, b""),
+    ("GET", "/uuid/nope/b/2.5", {}, b""),
+    ("GET", "/admin/users/9", {}, b""),
+    ("GET", "/caf%C3%A9/%C3%A9t%C3%A9", {}, b""),
+]
+
+COMPARED = ("content-type", "allow", "location", "set-cookie", "x-stamp")
+
+
+def normalise(status, headers, body, base):
+    h = {k.lower(): v for k, v in headers}
+    out = {"status": status, "body": body.replace(base.encode(), b"BASE")}
+    for name in COMPARED:
+        if name in h:
+            out[name] = h[name]
+    if "content-length" in h:
+        out["content-length"] = h["content-length"]
+    return out
+
+
+@pytest.mark.parametrize("method, target, headers, body", TABLE, ids=[f"{m} {t[:40]}" for m, t, _, _ in TABLE])
+def test_test_client_and_real_http_agree(serve, method, target, headers, body):
+    app = build_app()
+    base = serve(app)
+    host = base.split("//")[1]
+    client = app.test_client(base_url=base)
+    via_client = client.open(target, method, data=body or None, headers=headers)
+    real = requests.request(method, base + target, data=body or None, headers=headers, allow_redirects=False)
+    expected = normalise(via_client.status_code, via_client.headers.items(), via_client.data, base)
+    got = normalise(real.status_code, real.headers.items(), real.content, base)
+    if real.headers.get("Transfer-Encoding") == "chunked":
+        assert "content-length" not in expected
+    if method == "GET" and target == "/bad-header":
+        # The CR/LF never reaches the wire: the app refuses it with a 500.
+        assert got["status"] == 500 and b"Injected" not in real.content
+        assert "Injected" not in str(real.headers)
+    assert host in base
+    assert got == expected
