@@ -101,7 +101,10 @@ def _analyze(status, headers) -> _Block:
         raise
     except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidResponse(f"headers must be a list of (str, str) tuples: {exc}") from None
-    head = "".join(parts)
+    try:
+        head = "".join(parts)
+    except TypeError:
+        raise InvalidResponse("header names and values must be str") from None
     # One scan each finds a CR, LF or NUL smuggled inside any value or the status: every
     # legitimate line ends in exactly one CRLF.
     if head.count("\n") != lines or head.count("\r") != lines or "\0" in head:
