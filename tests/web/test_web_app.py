@@ -168,3 +168,62 @@ def test_async_views_are_refused_at_registration():
 
     with pytest.raises(TypeError, match="async"):
         app.add_url_rule("/", "v", view)
+
+
+RUN_SCRIPT = """
+import sys
+from hatchway.web import App, request
+
+app = App("runner")
+app.on_startup(lambda: print("startup-hook", flush=True))
+app.on_shutdown(lambda: print("shutdown-hook", flush=True))
+
+@app.get("/")
+def index():
+    return "served by app.run"
+
+@app.get("/boom")
+def boom():
+    raise RuntimeError("shown in debug")
+
+app.run("127.0.0.1", 0, debug=True)
+"""
+
+
+def test_app_run_really_serves_and_stops_on_sigterm(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    script = tmp_path / "runner.py"
+    script.write_text(RUN_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        # Wait (with a deadline) for the server to announce its address.
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            m = re.search(r"Running on (http://[\d.]+:\d+)/", line)
+            if m:
+                url = m.group(1)
+        assert url, "app.run() did not announce its address"
+        r = requests.get(url + "/", timeout=10)
+        assert r.text == "served by app.run"
+        r = requests.get(url + "/boom", timeout=10)
+        assert r.status_code == 500 and "shown in debug" in r.json()["traceback"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert out.split() == ["startup-hook", "shutdown-hook"]
