@@ -82,7 +82,7 @@ class Rule:
 
     __slots__ = (
         "rule", "endpoint", "methods", "defaults", "strict_slashes", "arg_names",
-        "converters", "segments", "payload", "_build_parts", "_shape",
+        "converters", "segments", "payload", "_build_parts", "_shape", "single_arg",
     )
 
     def __init__(self, rule, endpoint=None, methods=None, defaults=None, strict_slashes=True):
@@ -101,6 +101,7 @@ class Rule:
         self.payload = None
         self.segments = None
         self.arg_names = ()
+        self.single_arg = None
         self.converters = {}
 
     def bind(self, converter_map):
@@ -147,6 +148,8 @@ class Rule:
                     build.append(p)
         self.segments = segments
         self.arg_names = tuple(names)
+        # The common one-variable rule skips dict(zip(...)) per match.
+        self.single_arg = names[0] if len(names) == 1 else None
         self._build_parts = ["/"] + build
         if self.defaults:
             overlap = set(self.defaults) & set(names)
@@ -498,9 +501,14 @@ class Router:
             vals = []
             rule = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
             if rule is not None:
+                single = rule.single_arg
+                if single is not None:
+                    values = {single: vals[0]}
+                else:
+                    values = dict(zip(rule.arg_names, vals))
                 if rule.defaults:
-                    return rule, {**rule.defaults, **dict(zip(rule.arg_names, vals))}
-                return rule, dict(zip(rule.arg_names, vals))
+                    return rule, {**rule.defaults, **values}
+                return rule, values
         if allowed:
             methods = {m for leaf in allowed for m in leaf}
             methods.add("OPTIONS")
