@@ -462,9 +462,9 @@ class App(Scaffold):
         return self._unhandled(request, exc)
 
     def _unhandled(self, request, exc):
+        request._error = exc
         if self.config["PROPAGATE_EXCEPTIONS"]:
             raise exc
-        request._error = exc
         self.logger.error(
             "Exception on %s %s [%s]", request.method, request.path,
             type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__),

@@ -264,9 +264,12 @@ def test_debug_shows_traceback():
 
 def test_propagate_exceptions_option():
     app = App(__name__, config={"PROPAGATE_EXCEPTIONS": True})
+    seen = []
+    app.teardown_request(lambda exc: seen.append(type(exc).__name__))
     app.add_url_rule("/boom", "boom", lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         app.test_client().get("/boom")
+    assert seen == ["ZeroDivisionError"]
 
 
 def test_startup_and_shutdown_hooks_are_explicit():
