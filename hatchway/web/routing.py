@@ -82,7 +82,7 @@ class Rule:
 
     __slots__ = (
         "rule", "endpoint", "methods", "defaults", "strict_slashes", "arg_names",
-        "converters", "segments", "payload", "_build_parts", "_shape", "single_arg",
+        "converters", "segments", "payload", "_build_parts", "single_arg",
     )
 
     def __init__(self, rule, endpoint=None, methods=None, defaults=None, strict_slashes=True):
