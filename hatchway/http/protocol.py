@@ -29,6 +29,7 @@ _SPECIAL = {
     policy.EXPECT: 4,
     b"upgrade": 5,
 }
+_SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
 _METHODS: dict = {}
 _OWS = (32, 9)
 # Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
@@ -327,7 +328,7 @@ class RequestParser:
         if not self._in_head:
             self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
             return
-        kind = _SPECIAL.get(name.lower())
+        kind = _SPECIAL.get(name.lower()) if len(name) in _SPECIAL_LENGTHS else None
         if kind is not None:
             if kind == 1:
                 self._hosts.append(value)
