@@ -50,7 +50,10 @@ def is_token(value: bytes) -> bool:
     return bool(value) and all(c in _TOKEN for c in value)
 
 
-def check_version(version: str) -> None:
+def check_version(version: str, has_headers: bool = True) -> None:
+    if version == "0.9" and not has_headers:
+        # llhttp reports a request line with no version at all ("GET /") as 0.9: malformed.
+        raise Reject(400, "Missing HTTP version")
     if version != "1.1" and version != "1.0":
         raise Reject(505, "HTTP version not supported")
 

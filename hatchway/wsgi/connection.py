@@ -23,6 +23,7 @@ import time
 from ..http import response as framing_rules
 from ..http.protocol import ProtocolError, Request, RequestParser
 from ..http.response import CHUNKED, CLOSE, LAST_CHUNK, LENGTH, NO_BODY, InvalidResponse, error_response, frame
+from .accesslog import access_log as _access_logger
 from .accesslog import log_access
 from .environ import build_environ
 from .errors import BodyError, ClientGone
@@ -40,6 +41,7 @@ EPOLLOUT = select.EPOLLOUT
 _WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 _WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
 _monotonic = time.monotonic
+_access_enabled = _access_logger.isEnabledFor
 
 
 class _FileRange:
@@ -56,7 +58,7 @@ class _FileRange:
 class HTTPConnection:
     __slots__ = (
         "worker", "gateway", "sock", "fd", "addr", "parser", "state", "deadline", "idle", "env_base",
-        "tls", "peer_eof", "stop_after", "head_start", "body_start", "drain_left", "drain_start",
+        "tls", "peer_eof", "stop_after", "head_start", "idle_since", "body_start", "drain_left", "drain_start",
         # the exchange in progress
         "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
         "continued", "body_done", "close_after", "started", "_start_response", "_write",
@@ -75,7 +77,7 @@ class HTTPConnection:
         self.idle = True
         self.peer_eof = False
         self.stop_after = False
-        self.head_start = worker.now
+        self.head_start = self.idle_since = worker.now
         # The first request must arrive within the header timeout, not the keep-alive one.
         self.deadline = worker.now + gateway.config.header_timeout
         self.req = None
@@ -207,6 +209,7 @@ class HTTPConnection:
         else:
             self.state = IDLE
             self.idle = True
+            self.idle_since = now
             self.deadline = now + self.gateway.config.keepalive_timeout
 
     def _serve_in_thread(self) -> None:
@@ -472,7 +475,7 @@ class HTTPConnection:
         self._close_result()
         gateway = self.gateway
         f = self.framing
-        if gateway.access_log:
+        if gateway.access_log or _access_enabled(20):
             log_access(self.env_base.get("REMOTE_ADDR", ""), req, f.code if f else 0, self.sent,
                        _monotonic() - self.started)
         self.parser.request_done()
@@ -575,10 +578,13 @@ class HTTPConnection:
                     if not first.count:
                         pending.pop(0)
                     continue
-                if len(pending) == 1 or self.tls:
+                if len(pending) == 1 or self.tls or type(pending[1]) is _FileRange:
                     n = sock.send(first)
                 else:
-                    n = sock.sendmsg(pending[:_IOV_MAX] if len(pending) > _IOV_MAX else pending)
+                    # A file range is only ever last; the buffers before it go in one sendmsg.
+                    end = len(pending) - 1 if type(pending[-1]) is _FileRange else len(pending)
+                    n = sock.sendmsg(pending[:min(end, _IOV_MAX)] if end != len(pending) or end > _IOV_MAX
+                                     else pending)
             except _WANT_WRITE:
                 if not self._wait_writable():
                     return False

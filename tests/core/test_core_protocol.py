@@ -64,6 +64,8 @@ def test_byte_at_a_time_is_the_same_as_all_at_once(size):
     (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
     (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
     (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET /\r\n\r\n", 400),                                                                 # no version
+    (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
     (b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
     (b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 501),
     (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
@@ -93,11 +95,29 @@ def test_unterminated_header_line_is_bounded():
     assert only_error(p) == 431
 
 
-def test_pipeline_depth_limit_closes_after_the_last_allowed():
-    p = parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 10, Limits(max_pipelined=4))
-    reqs = [r for r in p.queue if type(r) is Request]
-    assert len(reqs) == 4 and p.closed
-    assert reqs[-1].keep_alive is False and all(r.keep_alive for r in reqs[:-1])
+def test_full_pipeline_holds_input_back_and_loses_nothing():
+    one = b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n"
+    data = b"".join(one % i for i in range(1000))
+    p = RequestParser(Limits(max_pipelined=4))
+    p.feed(data)
+    assert len(p.queue) < 400 and p.held_back > 0  # parsing stopped early; bytes kept, not objects
+    seen = []
+    while p.queue:
+        seen.append(p.queue[0].target)
+        p.request_done()
+    assert seen == [b"/%d" % i for i in range(1000)] and p.held_back == 0
+
+
+def test_eof_after_held_back_input_still_parses_it():
+    data = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(500))
+    p = RequestParser(Limits(max_pipelined=2))
+    p.feed(data)
+    p.feed_eof()
+    n = 0
+    while p.queue:
+        n += 1
+        p.request_done()
+    assert n == 500
 
 
 def test_http10_closes_and_ignores_what_follows():
@@ -109,6 +129,11 @@ def test_upgrade_without_body_is_a_plain_request_and_parsing_continues():
     p = parse(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
               b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
     assert [r.target for r in p.queue] == [b"/ws", b"/next"]
+
+
+def test_trailing_whitespace_is_not_part_of_a_value():
+    p = parse(b"GET / HTTP/1.1\r\nHost: a\r\nX-A:  v v \t\r\n\r\n")
+    assert (b"X-A", b"v v") in p.queue[0].headers
 
 
 def test_absolute_form_and_asterisk():
