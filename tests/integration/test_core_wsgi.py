@@ -404,7 +404,7 @@ def test_access_log_line(serve, caplog):
         start_response("201 Created", TEXT + [("Content-Length", "7")])
         return [b"created"]
 
-    srv = serve(app, access_log=True)
+    srv = serve(app)  # caplog set hatchway.access to INFO: that alone turns the access log on
     with srv.connect() as c:
         c.send(b"GET /logme?x=1 HTTP/1.1\r\nHost: a\r\nReferer: http://r.example/\r\nUser-Agent: corpus-agent/1\r\n\r\n")
         c.read_response()
