@@ -113,7 +113,6 @@ class Worker:
         if self._closed:
             raise RuntimeError("server is closed")
         self._stopped.clear()
-        self._stop_requested = False
         self._draining = False
         self._running = True
         self._epoll = select.epoll()
@@ -246,8 +245,8 @@ class Worker:
             if now >= next_tick:
                 next_tick = now + poll_interval
                 self._tick(now)
-                if self._stop_requested and self._progress_stop(now):
-                    return
+            if self._stop_requested and self._progress_stop(now):
+                return
             timeout = max(0.0, next_tick - monotonic()) if not self._calls else 0
 
     def _on_wake(self) -> None:
@@ -406,5 +405,7 @@ class Worker:
             os.close(self._wake_r)
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
+            # Cleared here, not at start: a stop requested while the loop was starting is kept.
+            self._stop_requested = False
             self._running = False
             self._stopped.set()

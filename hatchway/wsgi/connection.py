@@ -397,6 +397,10 @@ class HTTPConnection:
         if f is None:
             f = self._frame(0)
             self.body_done = True
+            if f.mode == LENGTH and f.length:
+                log.error("%s %s: application promised %d body bytes and sent none; closing",
+                          self.req.method, self.req.target.decode("latin-1"), f.length)
+                self.close_after = True
             return self._write_bufs([f.head] if f.mode != CHUNKED else [f.head, LAST_CHUNK])
         self.body_done = True
         if f.mode == CHUNKED:
