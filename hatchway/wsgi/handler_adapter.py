@@ -288,9 +288,10 @@ class HTTPServer(WSGIServer):
         if threading.current_thread() is getattr(self.worker, "_loop_thread", None):
             self.worker.request_stop()
             return
-        while not self._served.is_set():
-            self.worker.shutdown()
-            self._served.wait(0.05)
+        # Not worker.shutdown(): it can wait forever on a request the starting loop has wiped.
+        self.worker.request_stop()
+        while not self._served.wait(0.05):
+            self.worker.request_stop()
 
     def server_close(self) -> None:
         if self._bound:
