@@ -306,7 +306,7 @@ class _StreamServer:
         """Accept while connections are waiting and the queue has room.  True when accept failed
         for lack of resources (too many open files...): the loop pauses accepting briefly."""
         for _ in range(_ACCEPT_BATCH):
-            if not self._has_slot():
+            if self._shutdown_request or not self._has_slot():
                 return False
             try:
                 if self._accept_one() is None:

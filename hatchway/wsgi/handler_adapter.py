@@ -294,6 +294,8 @@ class HTTPServer(WSGIServer):
             self.worker.request_stop()
 
     def server_close(self) -> None:
+        if self._in_serve and threading.current_thread() is not getattr(self.worker, "_loop_thread", None):
+            self.shutdown()  # closing sockets under a running loop would leave it spinning on nothing
         if self._bound:
             WSGIServer.server_close(self)
 

@@ -392,3 +392,14 @@ def test_server_address_and_context_manager():
         assert srv.socket.getsockname() == (host, port)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, port), timeout=DEADLINE)
+
+
+def test_server_close_while_serving_in_another_thread_stops_it_first():
+    srv = HTTPServer(("127.0.0.1", 0), JSONAPI, threads=1)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,))
+    thread.start()
+    r = requests.get(f"http://127.0.0.1:{srv.server_address[1]}/items/apple", timeout=DEADLINE)
+    assert r.status_code == 200
+    srv.server_close()
+    thread.join(DEADLINE)
+    assert not thread.is_alive()

@@ -113,3 +113,22 @@ def test_shutdown_waits_for_a_child_to_finish_its_connection():
         thread.join(DEADLINE)
         srv.server_close()
     assert_reaped(pids)
+
+
+def test_a_stuck_child_is_killed_after_graceful_timeout_and_reaped():
+    class Stuck(StreamRequestHandler):
+        read_timeout = None
+
+        def handle(self):
+            self.wfile.write(b"in\n")
+            self.rfile.readline()  # the client never sends
+
+    srv = TCPServer(("127.0.0.1", 0), Stuck, concurrency="processes", processes=1, graceful_timeout=0.3)
+    with serving(srv, poll_interval=0.05):
+        pids = wait_for(lambda: list(srv.worker_pids), what="the child")
+        sock = connect(srv.server_address)
+        with sock, sock.makefile("rb") as reader:
+            assert reader.readline() == b"in\n"
+            srv.shutdown()  # must not wait for the stuck handler beyond graceful_timeout
+            assert reader.readline() == b"", "the killed child's connection is closed"
+    assert_reaped(pids)

@@ -314,3 +314,13 @@ def test_argument_checks():
         assert srv.concurrency == "threads" and srv.threads == 3 and srv.queue_size == 12
     with ThreadingTCPServer(("127.0.0.1", 0), Echo) as srv:
         assert srv.concurrency == "threads" and srv.threads == 8
+
+
+def test_server_close_while_serving_in_another_thread_stops_it_first():
+    srv = TCPServer(("127.0.0.1", 0), Echo, concurrency="threads", threads=2)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,))
+    thread.start()
+    assert exchange_lines(srv.server_address, [b"x\n"]) == [b"echo: x\n"]
+    srv.server_close()
+    thread.join(DEADLINE)
+    assert not thread.is_alive()
