@@ -8,6 +8,7 @@ server and maps every failure to the status code a client should see.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -42,14 +43,17 @@ EXPECT = b"expect"
 
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Characters a Host value may never contain: they would let a client steer URL building.
-_HOST_FORBIDDEN = frozenset(b" \t/\\@?#,\"<>{}|^`")
+_host_forbidden = re.compile(rb'[ \t/\\@?#,"<>{}|^`]').search
 
 
 def is_token(value: bytes) -> bool:
     return bool(value) and all(c in _TOKEN for c in value)
 
 
-def check_version(version: str) -> None:
+def check_version(version: str, has_headers: bool = True) -> None:
+    if version == "0.9" and not has_headers:
+        # llhttp reports a request line with no version at all ("GET /") as 0.9: malformed.
+        raise Reject(400, "Missing HTTP version")
     if version != "1.1" and version != "1.0":
         raise Reject(505, "HTTP version not supported")
 
@@ -58,8 +62,7 @@ def check_host(hosts: list, version: str) -> None:
     """RFC 9112 3.2: a 1.1 request carries exactly one Host; a 1.0 request at most one."""
     n = len(hosts)
     if n == 1:
-        host = hosts[0]
-        if any(c in _HOST_FORBIDDEN for c in host):
+        if _host_forbidden(hosts[0]) is not None:
             raise Reject(400, "Invalid Host header")
         return
     if n == 0 and version == "1.0":
@@ -91,6 +94,8 @@ def check_content_length(value: bytes) -> int:
 
 def check_target(method: str, target: bytes) -> None:
     """The four request-target forms of RFC 9112 3.2 and which methods may use them."""
+    if method == "CONNECT":
+        raise Reject(501, "CONNECT is not supported")
     c = target[:1]
     if c == b"/":
         return
@@ -98,8 +103,6 @@ def check_target(method: str, target: bytes) -> None:
         if method != "OPTIONS":
             raise Reject(400, "Asterisk-form is only for OPTIONS")
         return
-    if method == "CONNECT":
-        raise Reject(501, "CONNECT is not supported")
     low = target[:8].lower()
     if low.startswith(b"http://") or low.startswith(b"https://"):
         return

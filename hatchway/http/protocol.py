@@ -6,10 +6,10 @@
   `body.complete` turns true at the end of the message), or
 * a `ProtocolError` when the bytes break a rule of `policy`; nothing after it is parsed.
 
-Pipelined requests simply queue up behind the one in flight: the caller decides when to answer
-each, strictly in order.  The caller bounds how much is fed while requests are queued (it stops
-reading the socket), and `Limits.max_pipelined` bounds how many complete requests one feed may
-queue.
+Pipelined requests queue up behind the one in flight: the caller answers each, strictly in
+order.  None is ever dropped: once `Limits.max_pipelined` requests are queued, further input is
+kept unparsed (in `FEED_SLICE` steps) and parsed as the caller takes requests off the queue, so a
+flood of tiny pipelined requests costs bytes, not request objects.
 """
 from __future__ import annotations
 
@@ -27,9 +27,15 @@ _SPECIAL = {
     policy.CONTENT_LENGTH: 2,
     policy.TRANSFER_ENCODING: 3,
     policy.EXPECT: 4,
+    b"upgrade": 5,
 }
+_SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+_METHODS: dict = {}
+_OWS = (32, 9)
 # Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
 FEED_SIZE = 65536
+# Input is tokenized in steps of this size so parsing can stop when max_pipelined requests wait.
+FEED_SLICE = 4096
 
 
 class ProtocolError:
@@ -148,6 +154,17 @@ class Body:
         self.buffered = 0
 
 
+class _EmptyBody(Body):
+    """The body of every request that has none: shared, complete, always empty."""
+
+    def append(self, data):
+        raise AssertionError("a bodiless request received body bytes")
+
+
+EMPTY_BODY = _EmptyBody(0)
+EMPTY_BODY.complete = True
+
+
 class Request:
     """An event: one request head, and the body that follows it."""
 
@@ -165,8 +182,8 @@ class RequestParser:
 
     __slots__ = (
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
-        "_expect", "_count", "_size", "_in_head", "_head_bytes", "_current", "_completed", "_queued",
-        "_upgrade",
+        "_expect", "_trailers", "_size", "_in_head", "_head_bytes", "_current", "_completed", "_queued",
+        "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof",
     )
 
     def __init__(self, limits: Limits = Limits(), spill_at: int = 1 << 20):
@@ -180,11 +197,50 @@ class RequestParser:
         self._head_bytes = 0
         self._queued = 0       # complete requests in queue, for max_pipelined
         self._completed = 0
+        self._max_count = limits.max_header_count
+        self._max_size = limits.max_header_size
+        self._max_target = limits.max_target_size
+        self._backlog = None   # input held back, unparsed, while max_pipelined requests wait
+        self._eof = False
+
+    @property
+    def in_head(self) -> bool:
+        """Part of a request head has arrived, and not all of it."""
+        return self._in_head
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, data) -> None:
         if self.closed:
             return  # after an error or a final (non keep-alive) request, bytes are discarded
+        if self._backlog is not None:
+            self._backlog += data
+            return
+        if len(data) <= FEED_SLICE:
+            self._feed(data)
+            return
+        view = memoryview(data)
+        limit = self.limits.max_pipelined
+        for start in range(0, len(data), FEED_SLICE):
+            if self._queued >= limit:
+                self._backlog = bytearray(view[start:])
+                return
+            self._feed(view[start:start + FEED_SLICE])
+            if self.closed:
+                return
+
+    @property
+    def held_back(self) -> int:
+        """Bytes received but not yet parsed because the pipeline is full."""
+        return len(self._backlog) if self._backlog is not None else 0
+
+    def _resume(self) -> None:
+        backlog = self._backlog
+        self._backlog = None
+        self.feed(bytes(backlog))
+        if self._eof and self._backlog is None:
+            self.feed_eof()
+
+    def _feed(self, data) -> None:
         at_boundary = not self._in_head and self._current is None
         self._completed = 0
         try:
@@ -198,9 +254,6 @@ class RequestParser:
             return
         except HttpParserCallbackError as exc:
             cause = exc.__context__
-            if isinstance(cause, _PipelineFull):
-                self.closed = True
-                return
             if not isinstance(cause, Reject):
                 raise
             self._fail(cause)
@@ -208,7 +261,7 @@ class RequestParser:
         except HttpParserError as exc:
             if self.closed:
                 return
-            start = data[:256] if at_boundary and not self._completed else None
+            start = bytes(data[:256]) if at_boundary and not self._completed else None
             self._fail(policy.reject_for_parser_error(exc, start))
             return
         if self._in_head:
@@ -220,6 +273,9 @@ class RequestParser:
         """The peer closed its side: a request cut short is an error, not a request."""
         if self.closed:
             return
+        if self._backlog is not None:
+            self._eof = True  # parse what is held back first
+            return
         cur = self._current
         if cur is not None and not cur.body.complete:
             cur.body.error = Reject(400, "Connection closed mid-body")
@@ -230,8 +286,10 @@ class RequestParser:
         item = self.queue.popleft()
         if type(item) is Request:
             self._queued -= 1
-            if item is self._current:
+            if item is self._current and item.has_body:
                 item.body.discard = True
+            if self._backlog is not None and self._queued < self.limits.max_pipelined:
+                self._resume()
 
     def _fail(self, reject: Reject) -> None:
         cur = self._current
@@ -247,27 +305,30 @@ class RequestParser:
         self._headers = []
         self._hosts = []
         self._cl = self._te = self._expect = None
-        self._count = 0
+        self._trailers = 0
         self._size = 0
         self._in_head = True
         self._head_bytes = 0
         self._upgrade = False
 
     def on_url(self, url):
-        url = self._url + url if self._url else url
-        if len(url) > self.limits.max_target_size:
+        if self._url:
+            url = self._url + url
+        if len(url) > self._max_target:
             raise Reject(414, "URI too long")
         self._url = url
 
     def on_header(self, name, value):
-        self._count += 1
+        if value and value[-1] in _OWS:
+            value = value.rstrip(b" \t")  # the tokenizer strips leading OWS only
+        headers = self._headers
         self._size += len(name) + len(value) + 4
-        limits = self.limits
-        if self._count > limits.max_header_count or self._size > limits.max_header_size:
+        if len(headers) + self._trailers >= self._max_count or self._size > self._max_size:
             raise Reject(431, "Request header fields too large")
         if not self._in_head:
-            return  # a trailer field: bounded and validated by the tokenizer, not passed on
-        kind = _SPECIAL.get(name.lower())
+            self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
+            return
+        kind = _SPECIAL.get(name.lower()) if len(name) in _SPECIAL_LENGTHS else None
         if kind is not None:
             if kind == 1:
                 self._hosts.append(value)
@@ -277,19 +338,30 @@ class RequestParser:
                 if self._te is not None:
                     raise Reject(400, "Multiple Transfer-Encoding headers")
                 self._te = value
-            else:
+            elif kind == 4:
                 self._expect = value
-        self._headers.append((name, value))
+            else:
+                self._upgrade = True
+        headers.append((name, value))
 
     def on_headers_complete(self):
         p = self._parser
         self._in_head = False
         version = p.get_http_version()
-        policy.check_version(version)
-        method = p.get_method().decode("ascii")
+        if version != "1.1" and version != "1.0":
+            policy.check_version(version, bool(self._headers))
+        raw_method = p.get_method()
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = raw_method.decode("ascii")
+            if len(_METHODS) < 64:
+                _METHODS[raw_method] = method
         target = self._url
-        policy.check_target(method, target)
-        policy.check_host(self._hosts, version)
+        if target[:1] != b"/" or method == "CONNECT":
+            policy.check_target(method, target)
+        hosts = self._hosts
+        if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:
+            policy.check_host(hosts, version)
         req = Request()
         req.method = method
         req.target = target
@@ -298,33 +370,27 @@ class RequestParser:
         req.keep_alive = p.should_keep_alive()
         req.chunked = False
         req.content_length = None
+        req.expect_continue = False
         if self._te is not None:
             policy.check_transfer_encoding(self._te, version)
             req.chunked = True
+            req.has_body = True
         elif self._cl is not None:
             n = policy.check_content_length(self._cl)
             if n > self.limits.max_body_size:
                 raise Reject(413, "Request body too large")
             req.content_length = n
-        req.has_body = req.chunked or bool(req.content_length)
+            req.has_body = n > 0
+        else:
+            req.has_body = False
         expect = self._expect
-        req.expect_continue = False
         if expect is not None and version == "1.1":
             if expect.strip().lower() != b"100-continue":
                 raise Reject(417, "Expectation failed")
             req.expect_continue = req.has_body
-        if p.should_upgrade():
-            if req.has_body:
-                raise Reject(400, "Upgrade request with a body")
-        req.body = Body(self.spill_at)
-        if self._queued >= self.limits.max_pipelined:
-            # Too many requests ahead of this one: answer those, close, and let the client retry
-            # the rest (RFC 9112 9.3.2).  The last one answered carries Connection: close.
-            for item in reversed(self.queue):
-                if type(item) is Request:
-                    item.keep_alive = False
-                    break
-            raise _PipelineFull()
+        if self._upgrade and p.should_upgrade() and req.has_body:
+            raise Reject(400, "Upgrade request with a body")
+        req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
         self._queued += 1
         self._current = req
         self.queue.append(req)
@@ -337,12 +403,9 @@ class RequestParser:
 
     def on_message_complete(self):
         cur = self._current
-        cur.body.complete = True
+        if cur.has_body:
+            cur.body.complete = True
         self._current = None
         self._completed += 1
         if not cur.keep_alive:
             self.closed = True
-
-
-class _PipelineFull(Exception):
-    pass

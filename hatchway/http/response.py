@@ -51,8 +51,17 @@ def _check_name(name) -> None:
         _good_names.add(name)
 
 
-def frame(status, headers, method: str, version: str, keep_alive: bool, known_length=None,
-          server: bytes = b"hatchway") -> Framing:
+class _Block:
+    """The validated, encoded part of a head that depends only on the app's status and headers."""
+
+    __slots__ = ("prefix", "code", "length", "app_close", "has_date", "has_server")
+
+
+_blocks: dict = {}
+_BLOCKS_MAX = 512
+
+
+def _analyze(status, headers) -> _Block:
     if type(status) is not str or len(status) < 3 or not status[:3].isdigit() or status[3:4] not in ("", " "):
         raise InvalidResponse(f"invalid status {status!r}")
     code = int(status[:3])
@@ -61,8 +70,7 @@ def frame(status, headers, method: str, version: str, keep_alive: bool, known_le
     parts = ["HTTP/1.1 ", status, "\r\n"]
     lines = 1
     length = None
-    has_date = has_server = False
-    app_close = False
+    has_date = has_server = app_close = False
     good = _good_names
     try:
         for name, value in headers:
@@ -79,7 +87,7 @@ def frame(status, headers, method: str, version: str, keep_alive: bool, known_le
                     raise InvalidResponse(f"invalid Content-Length {value!r}")
                 length = int(v)
                 if code == 204:
-                    continue
+                    continue  # RFC 9110 8.6: never on a 204
             elif lname == "date":
                 has_date = True
             elif lname == "server":
@@ -89,18 +97,67 @@ def frame(status, headers, method: str, version: str, keep_alive: bool, known_le
             parts.append(value)
             parts.append("\r\n")
             lines += 1
+    except InvalidResponse:
+        raise
     except (TypeError, ValueError, AttributeError) as exc:
-        if isinstance(exc, InvalidResponse):
-            raise
         raise InvalidResponse(f"headers must be a list of (str, str) tuples: {exc}") from None
+    try:
+        head = "".join(parts)
+    except TypeError:
+        raise InvalidResponse("header names and values must be str") from None
+    # One scan each finds a CR, LF or NUL smuggled inside any value or the status: every
+    # legitimate line ends in exactly one CRLF.
+    if head.count("\n") != lines or head.count("\r") != lines or "\0" in head:
+        raise InvalidResponse("CR, LF or NUL in the status or a header value")
+    try:
+        prefix = head.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidResponse("header value not encodable as latin-1") from None
+    block = _Block()
+    block.prefix = prefix
+    block.code = code
+    block.length = length
+    block.app_close = app_close
+    block.has_date = has_date
+    block.has_server = has_server
+    return block
 
-    if app_close:
+
+_tail_key = None
+_tail = b""
+
+
+def _date_server_tail(server: bytes) -> bytes:
+    global _tail_key, _tail
+    date = http_date()
+    if _tail_key != (date, server):
+        _tail = b"Date: " + date + b"\r\n" + (b"Server: " + server + b"\r\n" if server else b"") + b"\r\n"
+        _tail_key = (date, server)
+    return _tail
+
+
+def frame(status, headers, method: str, version: str, keep_alive: bool, known_length=None,
+          server: bytes = b"hatchway") -> Framing:
+    try:
+        key = (status, tuple(headers))
+        block = _blocks.get(key)
+    except TypeError:  # unhashable pieces: validate without caching
+        key = block = None
+    if block is None:
+        block = _analyze(status, headers)
+        if key is not None:
+            if len(_blocks) >= _BLOCKS_MAX:
+                _blocks.clear()
+            _blocks[key] = block
+    code = block.code
+    length = block.length
+    if block.app_close:
         keep_alive = False
+    extra = b""
     if method == "HEAD" or code < 200 or code == 204 or code == 304:
         mode = NO_BODY
         if method == "HEAD" and length is None and known_length is not None and code != 204:
-            parts.append("Content-Length: %d\r\n" % known_length)
-            lines += 1
+            extra = b"Content-Length: %d\r\n" % known_length
         if code < 200:
             keep_alive = False  # an interim status as a final answer leaves the client unsure; close
     elif length is not None:
@@ -108,36 +165,26 @@ def frame(status, headers, method: str, version: str, keep_alive: bool, known_le
     elif known_length is not None:
         mode = LENGTH
         length = known_length
-        parts.append("Content-Length: %d\r\n" % length)
-        lines += 1
+        extra = b"Content-Length: %d\r\n" % length
     elif version == "1.1":
         mode = CHUNKED
-        parts.append("Transfer-Encoding: chunked\r\n")
-        lines += 1
+        extra = b"Transfer-Encoding: chunked\r\n"
     else:
         mode = CLOSE
         keep_alive = False
     if not keep_alive:
-        parts.append("Connection: close\r\n")
-        lines += 1
+        extra += b"Connection: close\r\n"
     elif version == "1.0":
-        parts.append("Connection: keep-alive\r\n")
-        lines += 1
-    head = "".join(parts)
-    # One scan each finds a CR, LF or NUL smuggled inside any value or the status: every
-    # legitimate line ends in exactly one CRLF.
-    if head.count("\n") != lines or head.count("\r") != lines or "\0" in head:
-        raise InvalidResponse("CR, LF or NUL in the status or a header value")
-    try:
-        raw = head.encode("latin-1")
-    except UnicodeEncodeError:
-        raise InvalidResponse("header value not encodable as latin-1") from None
-    tail = b""
-    if not has_date:
-        tail = b"Date: " + http_date() + b"\r\n"
-    if not has_server and server:
-        tail += b"Server: " + server + b"\r\n"
-    return Framing(raw + tail + b"\r\n", mode, length, keep_alive, code)
+        extra += b"Connection: keep-alive\r\n"
+    if block.has_date or block.has_server:
+        if not block.has_date:
+            extra += b"Date: " + http_date() + b"\r\n"
+        if not block.has_server and server:
+            extra += b"Server: " + server + b"\r\n"
+        tail = b"\r\n"
+    else:
+        tail = _date_server_tail(server)
+    return Framing(block.prefix + extra + tail if extra else block.prefix + tail, mode, length, keep_alive, code)
 
 
 def error_response(code: int, reason: str, body: bytes | None = None, keep_alive: bool = False) -> bytes:

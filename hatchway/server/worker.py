@@ -1,7 +1,7 @@
 """The worker: one event-loop thread that accepts without blocking and holds every connection.
 
 The loop knows nothing of HTTP.  A connection object (made by `connection_factory`) is anything
-with `fd`, `deadline`, `idle`, `on_readable()`, `on_writable()`, `on_timeout()`, `close()` and
+with `fd`, `deadline`, `idle`, `idle_since`, `on_readable()`, `on_writable()`, `on_timeout()`, `close()` and
 `stop_gracefully()`.  The loop calls those from its own thread only.  A connection may hand
 itself to a pool thread; the loop then stops watching it (`suspend`) until the thread gives it
 back (`resume`).  At any moment exactly one thread owns a connection, so connections need no
@@ -38,7 +38,7 @@ _ACCEPT_ERRORS_TO_PAUSE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOM
 class _Handshake:
     """A TLS connection before its handshake is done.  Lives on the loop, holds no thread."""
 
-    __slots__ = ("worker", "sock", "fd", "addr", "listener", "deadline", "idle")
+    __slots__ = ("worker", "sock", "fd", "addr", "listener", "deadline", "idle", "idle_since")
 
     def __init__(self, worker, sock, addr, listener):
         self.worker = worker
@@ -48,6 +48,7 @@ class _Handshake:
         self.listener = listener
         self.deadline = worker.now + worker.config.header_timeout
         self.idle = True
+        self.idle_since = worker.now
 
     def on_readable(self):
         self._step()
@@ -286,7 +287,8 @@ class Worker:
         limit = self.config.max_connections
         factory = self.connection_factory
         for _ in range(_ACCEPT_BATCH):
-            if len(conns) >= limit and not self._evict_idle():
+            full = len(conns) >= limit
+            if full and not self._has_idle():
                 self._pause_accept()
                 return
             try:
@@ -301,6 +303,8 @@ class Worker:
                     self._pause_accept()
                     return
                 raise
+            if full:
+                self._evict_idle()
             sock.setblocking(False)
             if listener.kind == "tcp":
                 try:
@@ -324,15 +328,22 @@ class Worker:
             if listener.ssl_context is not None:
                 conn.on_readable()
 
+    def _has_idle(self) -> bool:
+        for conn in self.conns.values():
+            if conn.idle:
+                return True
+        return False
+
     def _evict_idle(self) -> bool:
-        """At the connection limit, close the longest-idle keep-alive connection to make room:
+        """At the connection limit, close the connection idle the longest to admit a new one:
         idle sockets must never starve a fresh client."""
         oldest = None
         for conn in self.conns.values():
-            if conn.idle and (oldest is None or conn.deadline < oldest.deadline):
+            if conn.idle and (oldest is None or conn.idle_since < oldest.idle_since):
                 oldest = conn
         if oldest is None:
             return False
+        log.info("connection limit (%d) reached: closing the longest-idle connection", self.config.max_connections)
         oldest.close()
         return True
 

@@ -23,11 +23,12 @@ import time
 from ..http import response as framing_rules
 from ..http.protocol import ProtocolError, Request, RequestParser
 from ..http.response import CHUNKED, CLOSE, LAST_CHUNK, LENGTH, NO_BODY, InvalidResponse, error_response, frame
+from .accesslog import access_log as _access_logger
 from .accesslog import log_access
 from .environ import build_environ
 from .errors import BodyError, ClientGone
 from .filewrapper import FileWrapper
-from .input import Input
+from .input import EMPTY_INPUT, Input
 
 log = logging.getLogger("hatchway.error")
 
@@ -40,6 +41,7 @@ EPOLLOUT = select.EPOLLOUT
 _WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 _WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
 _monotonic = time.monotonic
+_access_enabled = _access_logger.isEnabledFor
 
 
 class _FileRange:
@@ -56,7 +58,7 @@ class _FileRange:
 class HTTPConnection:
     __slots__ = (
         "worker", "gateway", "sock", "fd", "addr", "parser", "state", "deadline", "idle", "env_base",
-        "tls", "peer_eof", "stop_after", "head_start", "body_start", "drain_left", "drain_start",
+        "tls", "peer_eof", "stop_after", "head_start", "idle_since", "body_start", "drain_left", "drain_start",
         # the exchange in progress
         "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
         "continued", "body_done", "close_after", "started", "_start_response", "_write",
@@ -75,7 +77,7 @@ class HTTPConnection:
         self.idle = True
         self.peer_eof = False
         self.stop_after = False
-        self.head_start = worker.now
+        self.head_start = self.idle_since = worker.now
         # The first request must arrive within the header timeout, not the keep-alive one.
         self.deadline = worker.now + gateway.config.header_timeout
         self.req = None
@@ -198,7 +200,7 @@ class HTTPConnection:
             self.close()
             return
         now = self.worker.now
-        if self.parser._in_head:
+        if self.parser.in_head:
             if self.state != HEAD:
                 self.state = HEAD
                 self.idle = False
@@ -207,6 +209,7 @@ class HTTPConnection:
         else:
             self.state = IDLE
             self.idle = True
+            self.idle_since = now
             self.deadline = now + self.gateway.config.keepalive_timeout
 
     def _serve_in_thread(self) -> None:
@@ -254,7 +257,7 @@ class HTTPConnection:
         self.close_after = False
         self.started = _monotonic()
         gateway = self.gateway
-        environ = build_environ(self.env_base, req, Input(self, req))
+        environ = build_environ(self.env_base, req, Input(self, req) if req.has_body else EMPTY_INPUT)
         try:
             result = gateway.app(environ, self._start_response)
             self.result = result
@@ -311,7 +314,10 @@ class HTTPConnection:
 
     def _frame(self, known_length):
         req = self.req
-        f = frame(self.status, self.headers, req.method, req.version, self._keep_alive(req), known_length,
+        keep_alive = req.keep_alive
+        if keep_alive and (req.has_body or self.stop_after or self.peer_eof or self.worker._draining):
+            keep_alive = self._keep_alive(req)
+        f = frame(self.status, self.headers, req.method, req.version, keep_alive, known_length,
                   self.gateway.server_header)
         self.framing = f
         return f
@@ -333,7 +339,18 @@ class HTTPConnection:
                       self.req.method, self.req.target.decode("latin-1"), len(chunk), f.length)
         self.sent = len(chunk)
         if len(chunk) < 16384:
-            return self._write_bufs([f.head + chunk])
+            data = f.head + chunk
+            if self.pending is None and not self.tls:
+                try:
+                    n = self.sock.send(data)
+                except _WANT_WRITE:
+                    n = 0
+                except OSError as exc:
+                    raise ClientGone(f"write failed: {exc.strerror or exc}") from None
+                if n == len(data):
+                    return True
+                return self._write_bufs([memoryview(data)[n:]])
+            return self._write_bufs([data])
         return self._write_bufs([f.head, chunk])
 
     def _try_sendfile(self, wrapper):
@@ -458,7 +475,7 @@ class HTTPConnection:
         self._close_result()
         gateway = self.gateway
         f = self.framing
-        if gateway.access_log:
+        if gateway.access_log or _access_enabled(20):
             log_access(self.env_base.get("REMOTE_ADDR", ""), req, f.code if f else 0, self.sent,
                        _monotonic() - self.started)
         self.parser.request_done()
@@ -561,10 +578,13 @@ class HTTPConnection:
                     if not first.count:
                         pending.pop(0)
                     continue
-                if len(pending) == 1 or self.tls:
+                if len(pending) == 1 or self.tls or type(pending[1]) is _FileRange:
                     n = sock.send(first)
                 else:
-                    n = sock.sendmsg(pending[:_IOV_MAX] if len(pending) > _IOV_MAX else pending)
+                    # A file range is only ever last; the buffers before it go in one sendmsg.
+                    end = len(pending) - 1 if type(pending[-1]) is _FileRange else len(pending)
+                    n = sock.sendmsg(pending[:min(end, _IOV_MAX)] if end != len(pending) or end > _IOV_MAX
+                                     else pending)
             except _WANT_WRITE:
                 if not self._wait_writable():
                     return False

@@ -46,7 +46,6 @@ def listener_environ(listener, url_scheme: str, multithread: bool, multiprocess:
         "wsgi.multithread": multithread,
         "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
-        "wsgi.input_terminated": True,
         "wsgi.file_wrapper": file_wrapper,
     }
 
@@ -103,6 +102,8 @@ def build_environ(base: dict, req, wsgi_input) -> dict:
     if host_override is not None:
         env["HTTP_HOST"] = host_override.decode("latin-1")
     if req.chunked:
+        # No length to trust: tell Werkzeug-style readers that wsgi.input itself ends the body.
         env.pop("CONTENT_LENGTH", None)
+        env["wsgi.input_terminated"] = True
     env["wsgi.input"] = wsgi_input
     return env

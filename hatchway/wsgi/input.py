@@ -86,3 +86,27 @@ class Input:
 
     def close(self) -> None:
         pass
+
+
+class EmptyInput:
+    """wsgi.input of every bodiless request: one shared object, always at end of body."""
+
+    __slots__ = ()
+
+    def read(self, size=-1) -> bytes:
+        return b""
+
+    read1 = read
+    readline = read
+
+    def readlines(self, hint=-1) -> list:
+        return []
+
+    def __iter__(self):
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+EMPTY_INPUT = EmptyInput()

@@ -1,0 +1,27 @@
+"""hatchway.web: a small, fast WSGI framework with Flask's shape.
+
+    from hatchway.web import App, request
+
+    app = App(__name__)
+
+    @app.get("/hello/<name>")
+    def hello(name):
+        return {"hello": name, "agent": request.headers.get("User-Agent")}
+"""
+
+from .app import App
+from .blueprints import Blueprint
+from .converters import BaseConverter
+from .ctx import copy_current_request_context, current_app, g, has_request_context, request, start_thread
+from .datastructures import Headers, HeaderValueError, MultiDict
+from .exceptions import HTTPException, abort
+from .request import Request
+from .response import Response, redirect
+from .routing import BuildError, RoutingConflict
+
+__all__ = [
+    "App", "Blueprint", "Request", "Response", "request", "abort", "redirect",
+    "g", "current_app", "has_request_context", "copy_current_request_context",
+    "start_thread", "HTTPException", "Headers", "HeaderValueError", "MultiDict",
+    "BaseConverter", "BuildError", "RoutingConflict",
+]

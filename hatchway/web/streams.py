@@ -1,0 +1,47 @@
+"""A read-only stream that stops at Content-Length.
+
+Reading ``wsgi.input`` past the declared length can block forever on a
+keep-alive connection; this wrapper makes that impossible.
+"""
+
+import io
+
+__all__ = ["LimitedStream"]
+
+
+class LimitedStream(io.RawIOBase):
+    def __init__(self, stream, limit):
+        self._stream = stream
+        self.limit = limit
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        remaining = self.limit - self._pos
+        if remaining <= 0 or self._stream is None:
+            return b""
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        data = self._stream.read(size)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buf):
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def readline(self, size=-1):
+        remaining = self.limit - self._pos
+        if remaining <= 0 or self._stream is None:
+            return b""
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        line = self._stream.readline(size)
+        self._pos += len(line)
+        return line
+
+    def tell(self):
+        return self._pos
