@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 import threading
 
 from ..http.handler import RequestHandler, make_headers
@@ -257,7 +256,7 @@ class HTTPServer(WSGIServer):
         return self.listeners[0].address if self._bound else self._requested_address
 
     @property
-    def socket(self) -> socket.socket:
+    def socket(self):
         return self.listeners[0].sock
 
     def fileno(self) -> int:
