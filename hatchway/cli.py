@@ -65,8 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("app", nargs="?", help="module:app or module:factory() (default: the built-in demo)")
     serve.add_argument("-b", "--bind", action="append", metavar="ADDR",
                        help="HOST:PORT, [::]:PORT, unix:PATH or fd://N; repeatable (default 127.0.0.1:8000)")
-    serve.add_argument("--threads", type=_positive_int, default=0,
-                       help="app threads per worker; 0 runs the app inline on the event loop (default 0)")
+    serve.add_argument("--handler", metavar="MODULE:CLASS",
+                       help="serve an http.server-style handler class (hatchway.http.RequestHandler) instead of an app")
+    serve.add_argument("--threads", type=_positive_int, default=None,
+                       help="app threads per worker; 0 runs the app inline on the event loop "
+                            "(default 0; 8 with --handler, whose methods usually block)")
     serve.add_argument("--access-log", metavar="FILE", help="write the access log to FILE ('-' for stdout)")
     serve.add_argument("--error-log", metavar="FILE", default="-", help="write the error log to FILE ('-' for stderr)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"])
@@ -113,13 +116,25 @@ def serve(args, app=None) -> int:
     from .wsgi.serving import WSGIServer, serve_until_signalled
 
     options = {field: getattr(args, field) for _, field, _, _ in TUNABLES if getattr(args, field) is not None}
-    config = ServerConfig().updated(threads=args.threads, access_log=bool(args.access_log),
+    threads = args.threads if args.threads is not None else (8 if args.handler else 0)
+    config = ServerConfig().updated(threads=threads, access_log=bool(args.access_log),
                                     server_header=args.server_header, **options)
     try:
         _setup_logging(args)
     except OSError as exc:
         return _fail(f"cannot open log file: {exc.strerror} ({exc.filename})")
-    if app is None:
+    handler_class = None
+    if args.handler:
+        if args.app or app is not None:
+            return _fail("give an application or --handler, not both")
+        try:
+            handler_class = _load_handler(args.handler)
+        except (AppLoadError, TypeError) as exc:
+            return _fail(str(exc))
+        except Exception as exc:
+            logging.getLogger("hatchway.error").error("importing %s failed", args.handler, exc_info=exc)
+            return _fail(f"importing {args.handler!r} failed: {type(exc).__name__}: {exc}")
+    elif app is None:
         if args.app:
             try:
                 app = load_app(args.app)
@@ -140,7 +155,12 @@ def serve(args, app=None) -> int:
         listeners = open_listeners(args.bind or ["127.0.0.1:8000"], config.backlog, ctx)
     except BindError as exc:
         return _fail(str(exc))
-    srv = WSGIServer(listeners, app, config)
+    if handler_class is not None:
+        from .wsgi.handler_adapter import HTTPServer
+
+        srv = HTTPServer.from_listeners(listeners, handler_class, config)
+    else:
+        srv = WSGIServer(listeners, app, config)
     log = logging.getLogger("hatchway.error")
     for listener in listeners:
         scheme = "https" if ctx else "http"
@@ -149,6 +169,17 @@ def serve(args, app=None) -> int:
     serve_until_signalled(srv)
     log.info("stopped")
     return 0
+
+
+def _load_handler(spec: str):
+    """`module:Class` -> a hatchway.http.RequestHandler subclass (TypeError with a hint otherwise)."""
+    from .wsgi.handler_adapter import check_handler_class
+
+    if ":" not in spec:
+        raise AppLoadError(f"bad handler spec {spec!r}: expected module:HandlerClass")
+    handler_class = load_app(spec)
+    check_handler_class(handler_class)
+    return handler_class
 
 
 def main(argv=None, app=None) -> int:

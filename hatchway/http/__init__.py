@@ -3,10 +3,24 @@
 * `protocol.RequestParser`: bytes in, `Request` / `ProtocolError` events out, pipelining queued.
 * `response.frame`: the server's framing decision and the response head.
 * `policy`: every accept/reject rule and limit.
+* `handler.RequestHandler`: http.server-style handlers (do_GET...); `HTTPServer` runs them on the
+  engine and is imported lazily from hatchway.wsgi (see hatchway.http.server).
 """
 from .policy import Limits, Reject
 from .protocol import Body, ProtocolError, Request, RequestParser
 from .response import Framing, InvalidResponse, frame
 
+from .handler import BaseHTTPRequestHandler, RequestHandler
+
 __all__ = ["Limits", "Reject", "Body", "ProtocolError", "Request", "RequestParser", "Framing",
-           "InvalidResponse", "frame"]
+           "InvalidResponse", "frame", "RequestHandler", "BaseHTTPRequestHandler", "HTTPServer",
+           "ThreadingHTTPServer"]
+
+
+def __getattr__(name):
+    # HTTPServer needs the engine; import it only when asked for, so hatchway.http stays I/O-free.
+    if name in ("HTTPServer", "ThreadingHTTPServer"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
