@@ -318,6 +318,7 @@ class Supervisor:
                 new = self.spawn(replaces=child)
                 if new is None:
                     return
+        current = [c for c in self.children.values() if c.gen == self.gen and not c.retiring]
         active = [c for c in current if c.replaced_by is None]
         missing = self.num_workers - len(active)
         while missing > 0 and now >= self.next_spawn_at:
