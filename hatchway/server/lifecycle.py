@@ -80,7 +80,8 @@ class Lifecycle:
     def attach(self, worker) -> None:
         self.worker = worker
         worker.on_tick = self.on_tick
-        worker.close_listeners_on_stop = self.supervised
+        # Refuse new connections as soon as accepting stops, rather than queue them for nobody.
+        worker.close_listeners_on_stop = True
 
     def install_signals(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1):

@@ -220,6 +220,7 @@ class LoadClient:
         self.retried = 0
         self.errors: list = []
         self.failed_after: list = []  # per error: the last body the failed connection had answered
+        self.error_times: list = []
         self.bodies: list = []   # (monotonic time, body) of every success, in order per thread
         self.max_requests = max_requests
         self.deadline = time.monotonic() + max_seconds
@@ -250,6 +251,7 @@ class LoadClient:
         with self.lock:
             self.errors.append(repr(exc) if isinstance(exc, BaseException) else exc)
             self.failed_after.append(last)
+            self.error_times.append(time.monotonic())
 
     def _run(self, idx):
         conn, used, last = None, False, None
