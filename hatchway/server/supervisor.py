@@ -102,12 +102,12 @@ class Supervisor:
         self._reserved = []            # bound, not listening: holds each --reuse-port port for us
         self._reuse = []
         for host, port in reuse_port:
-            sock = bind_tcp(host, port, backlog, reuse_port=True)  # validates the address up front
+            # Bound but never listening: it reserves the port (and fixes port 0) without taking
+            # connections; each worker gets a listening socket of its own on the same port.
+            sock = _reserve(host, port)
             actual = sock.getsockname()[1]
             self._reuse.append((host, actual))
             self._reserved.append(sock)
-        # The first socket of each reuse-port address becomes the first worker's.
-        self._spare = {i: sock for i, sock in enumerate(self._reserved)}
 
     @property
     def addresses(self):
@@ -381,12 +381,8 @@ class Supervisor:
 
     def _worker_sockets(self):
         out = []
-        for i, (host, port) in enumerate(self._reuse):
-            sock = self._spare.pop(i, None)
-            if sock is not None:
-                sock.listen(self.backlog)
-            else:
-                sock = bind_tcp(host, port, self.backlog, reuse_port=True)
+        for host, port in self._reuse:
+            sock = bind_tcp(host, port, self.backlog, reuse_port=True)
             out.append(Listener(sock, "tcp", self.ssl_context))
         return out
 
@@ -484,6 +480,21 @@ class Supervisor:
             self.pidfile.remove()
         self.signals.close()
         log.info("supervisor stopped")
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    from .listeners import BindError, describe
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"cannot listen on {describe((host, port))}: {exc.strerror or exc}") from None
+    return sock
 
 
 def _kill(pid: int, sig) -> None:
