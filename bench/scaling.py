@@ -42,6 +42,8 @@ def commands(port: int):
     return {
         "hatchway --workers 1": [py, "-m", "hatchway", "serve", "hello:app", "-b", bind, "--workers", "1"],
         "hatchway --workers 2": [py, "-m", "hatchway", "serve", "hello:app", "-b", bind, "--workers", "2"],
+        "hatchway --workers 2 --reuse-port": [py, "-m", "hatchway", "serve", "hello:app", "-b", bind, "--workers",
+                                              "2", "--reuse-port"],
         "gunicorn gthread -w 1 --threads 8": [py, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads", "8",
                                               "--keep-alive", "5", "-b", bind, "hello:app"],
         "gunicorn gthread -w 2 --threads 8": [py, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8",
@@ -112,7 +114,9 @@ def main(argv=None) -> int:
              f"interleaved rounds, {os.cpu_count()} CPUs shared with wrk", "",
              "| server | req/s (median) | rounds | 2 workers / 1 worker |", "|---|---|---|---|"]
     for name, value in med.items():
-        base = name.replace("2", "1") if "-w 2" in name or "--workers 2" in name else None
+        base = None
+        if "-w 2" in name or "--workers 2" in name:
+            base = name.replace(" --reuse-port", "").replace("-w 2", "-w 1").replace("--workers 2", "--workers 1")
         ratio = f"{value / med[base]:.2f}x" if base in med and med[base] else ""
         rounds = ", ".join(f"{v:,.0f}" for v in results[name])
         lines.append(f"| {name} | {value:,.0f} | {rounds} | {ratio} |")

@@ -108,6 +108,10 @@ class Supervisor:
             actual = sock.getsockname()[1]
             self._reuse.append((host, actual))
             self._reserved.append(sock)
+        if self._reuse and not migrates_requests():
+            log.warning("--reuse-port: net.ipv4.tcp_migrate_req is 0, so a connection that reaches a retiring "
+                        "worker's socket between its last accept and its close is reset; set it to 1 for "
+                        "loss-free recycling (docs/operations.md)")
 
     @property
     def addresses(self):
@@ -480,6 +484,15 @@ class Supervisor:
             self.pidfile.remove()
         self.signals.close()
         log.info("supervisor stopped")
+
+
+def migrates_requests() -> bool:
+    """Linux 5.14+: with tcp_migrate_req=1 a closing SO_REUSEPORT listener hands its queue to another."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_migrate_req") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
 
 
 def _reserve(host: str, port: int) -> socket.socket:

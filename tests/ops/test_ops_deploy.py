@@ -91,7 +91,15 @@ def test_reuse_port_gives_each_worker_its_own_socket(start_server, pid_app, kit)
         srv.wait_log(r"reload complete")
         kit.wait_for(lambda: not (srv.children() & workers), what="old workers to exit")
         client.wait_successes(100)
-    assert client.errors == [], client.errors[:5]
+    from hatchway.server.supervisor import migrates_requests
+    if migrates_requests():
+        assert client.errors == [], client.errors[:5]
+    else:
+        # The documented --reuse-port window: only a new connection that reached a retiring worker's
+        # socket between its last accept and its close can fail, and only by being cut off.
+        srv.wait_log(r"net\.ipv4\.tcp_migrate_req is 0")
+        for error, last in zip(client.errors, client.failed_after):
+            assert last is None and error.startswith(("ConnectionResetError", "RemoteDisconnected")), client.errors
     assert kit.get(port)[2].startswith(b"v2")
 
 
