@@ -373,6 +373,9 @@ class Worker:
                 self._take_backlog()
             for listener in self.listeners.values():
                 listener.close()
+            # Emptied in place: the loop's batch in progress may still name a listener's fd, and
+            # accept() on the closed socket would raise out of the loop and drop every connection.
+            self.listeners.clear()
         for conn in list(self.conns.values()):
             if self.conns.get(conn.fd) is conn:
                 conn.stop_gracefully()
