@@ -33,6 +33,16 @@ class ServerConfig:
     server_header: str = "hatchway"
     access_log: bool = False
     url_scheme: str | None = None     # None: "https" with TLS, else "http"
+
+    # Operations (docs/operations.md).  All off by default except trusting a proxy on loopback.
+    drain_delay: float = 0.0          # on SIGTERM keep serving (readiness 503) this long before accepting stops
+    health_path: str | None = None    # readiness path: 200 while serving, 503 while draining
+    request_timeout: float = 0.0      # a request in the app longer than this gets its stack logged (0: off)
+    hard_timeout: float = 0.0         # ... and past this the worker is recycled (needs a supervisor; 0: off)
+    max_requests: int = 0             # recycle a worker after about this many requests (0: off)
+    max_requests_jitter: int = 0      # plus a random 0..jitter, so workers do not recycle together
+    max_queue_wait: float = 0.0       # shed (503) requests that waited longer than this for a thread (0: off)
+    forwarded_allow_ips: str = "127.0.0.1"  # peers whose Forwarded/X-Forwarded-* headers are applied
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -107,6 +107,10 @@ class Worker:
         self._accept_paused = False
         self._closed = False
         self.on_tick = None  # optional hook called on every tick with `now` (liveness, reload checks)
+        # Supervised workers: at drain start take what waits in the accept queue, then close the
+        # listeners so that new connections are refused instead of queueing for nobody.
+        self.close_listeners_on_stop = False
+        self.abandoned = 0  # connections stuck past a hard timeout: the drain does not wait for them
 
     # -- life cycle -------------------------------------------------------------------------
     def serve_forever(self, poll_interval: float = TICK) -> None:
@@ -374,14 +378,35 @@ class Worker:
             except (FileNotFoundError, OSError):
                 pass
         self._accept_paused = True
+        if self.close_listeners_on_stop:
+            if self._graceful:
+                self._take_backlog()
+            for listener in self.listeners.values():
+                listener.close()
+            # Emptied in place: the loop's batch in progress may still name a listener's fd, and
+            # accept() on the closed socket would raise out of the loop and drop every connection.
+            self.listeners.clear()
         for conn in list(self.conns.values()):
             if self.conns.get(conn.fd) is conn:
                 conn.stop_gracefully()
 
+    def _take_backlog(self) -> None:
+        """Accept every connection already queued, so closing the listener resets none of them."""
+        for listener in self.listeners.values():
+            for _ in range(64):
+                before = len(self.conns)
+                try:
+                    self._accept(listener)
+                except OSError as exc:
+                    log.warning("accepting the backlog of %s failed: %s", listener.name, exc)
+                    break
+                if len(self.conns) - before < _ACCEPT_BATCH:
+                    break
+
     def _progress_stop(self, now: float) -> bool:
         if not self._draining:
             self._begin_stop()
-        if not self.conns:
+        if len(self.conns) <= self.abandoned:
             return True
         if now >= self._stop_deadline:
             n = len(self.conns)

@@ -58,7 +58,8 @@ class _FileRange:
 class HTTPConnection:
     __slots__ = (
         "worker", "gateway", "sock", "fd", "addr", "parser", "state", "deadline", "idle", "env_base",
-        "tls", "peer_eof", "stop_after", "head_start", "idle_since", "body_start", "drain_left", "drain_start",
+        "tls", "peer_eof", "stop_after", "fresh", "head_start", "idle_since", "body_start", "drain_left",
+        "drain_start",
         # the exchange in progress
         "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
         "continued", "body_done", "close_after", "started", "_start_response", "_write",
@@ -77,6 +78,7 @@ class HTTPConnection:
         self.idle = True
         self.peer_eof = False
         self.stop_after = False
+        self.fresh = True  # no request answered yet
         self.head_start = self.idle_since = worker.now
         # The first request must arrive within the header timeout, not the keep-alive one.
         self.deadline = worker.now + gateway.config.header_timeout
@@ -149,9 +151,13 @@ class HTTPConnection:
             self.close()
 
     def stop_gracefully(self) -> None:
-        """Worker shutdown: close at once if idle, else after the response in progress."""
+        """Worker shutdown: close at once if idle, else after the response in progress.  A new
+        connection's first request or a half-read head is on its way: it is answered (with
+        Connection: close) within the header timeout, as accepting it promised."""
         self.stop_after = True
-        if self.state == IDLE or self.state == DRAIN or (self.state == HEAD and not self.parser.queue):
+        if (self.fresh and self.state == IDLE) or self.state == HEAD:
+            return
+        if self.state == IDLE or self.state == DRAIN:
             self.close()
 
     # ---------------------------------------------------------------- request flow (owner thread)
@@ -196,6 +202,7 @@ class HTTPConnection:
         self._await_next()
 
     def _await_next(self) -> None:
+        self.fresh = False
         if self.peer_eof or self.parser.closed and not self.parser.queue:
             self.close()
             return

@@ -11,10 +11,12 @@ import threading
 from ..http.policy import Limits
 from ..server.config import ServerConfig
 from ..server.listeners import Listener, from_fd, make_ssl_context, open_listeners
+from ..server.proxy_protocol import ProxyHandshake
 from ..server.worker import Worker
 from .connection import HTTPConnection
 from .environ import connection_environ, listener_environ
 from .filewrapper import FileWrapper
+from . import ops
 
 log = logging.getLogger("hatchway.error")
 
@@ -43,13 +45,16 @@ class WSGIServer:
     """A bound server.  `serve_forever()` runs the event loop in the calling thread; `shutdown()`
     (from another thread) drains and stops it; `server_close()` releases the sockets."""
 
-    def __init__(self, listeners, app, config: ServerConfig, multiprocess: bool = False):
+    def __init__(self, listeners, app, config: ServerConfig, multiprocess: bool = False, state=None,
+                 proxy_protocol=()):
         if not listeners:
             raise ValueError("a server needs at least one listener")
         self.config = config
         self.app = app
         self.listeners = listeners
-        self.gateway = Gateway(app, config)
+        self.state = state  # the process's ServingState (readiness, request count, watchdog), if any
+        self._proxy_fds = {listener.fd for listener in proxy_protocol}
+        self.gateway = Gateway(ops.wrap(app, config, state), config)
         self._bases = {}
         for listener in listeners:
             scheme = config.url_scheme or ("https" if listener.ssl_context else "http")
@@ -57,8 +62,15 @@ class WSGIServer:
                                                         FileWrapper)
         self.worker = Worker(listeners, self._connection, config)
         self.gateway.pool = self.worker.pool
+        if config.max_queue_wait and self.worker.pool is not None:
+            self.gateway.pool = ops.QueueTimer(self.worker.pool)
 
     def _connection(self, worker, sock, addr, listener):
+        if listener.fd in self._proxy_fds:
+            return ProxyHandshake(worker, sock, addr, listener, self._http_connection, self.config.header_timeout)
+        return self._http_connection(worker, sock, addr, listener)
+
+    def _http_connection(self, worker, sock, addr, listener):
         env = connection_environ(self._bases[listener.fd], addr)
         return HTTPConnection(worker, sock, addr, env, self.gateway)
 

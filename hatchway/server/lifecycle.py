@@ -1,0 +1,159 @@
+"""One serving process's life: signals, readiness, drain delay, liveness, recycling.
+
+Used both by a lone `hatchway serve` process and by each worker a supervisor forks.  Signal
+handlers only enqueue; the worker loop's tick does the work, on the loop thread.
+
+Worker -> supervisor status messages (one byte each, on a pipe; a write of a byte is atomic):
+    R  ready: the loop is running          .  heartbeat, about once a second
+    M  max-requests reached: replace me    H  a request passed --hard-timeout: replace me
+    F<one line>\\n  the application failed to load
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+from collections import deque
+
+from .watchdog import Watchdog
+
+log = logging.getLogger("hatchway.error")
+
+READY, HEARTBEAT, RECYCLE, HARD_TIMEOUT, FAILED = b"R", b".", b"M", b"H", b"F"
+HEARTBEAT_EVERY = 1.0
+
+
+class StatusChannel:
+    """The write end of a worker's status pipe; None-safe so a lone process can use it too."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+        if fd is not None:
+            os.set_blocking(fd, False)
+
+    def send(self, message: bytes) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, message)
+        except BlockingIOError:
+            pass  # the supervisor is behind on reading heartbeats; a later one will do
+        except OSError:
+            self.fd = None  # the supervisor is gone
+
+    def fail(self, line: str) -> None:
+        self.send(FAILED + line.replace("\n", " ").encode("utf-8", "replace")[:4000] + b"\n")
+
+
+class ServingState:
+    """What the WSGI ops layers read: readiness, the request count, the watchdog."""
+
+    def __init__(self):
+        self.ready = True
+        self.requests = 0
+        self.watchdog = None
+
+
+class Lifecycle:
+    def __init__(self, config, status: StatusChannel | None = None, supervised: bool = False,
+                 reopen_logs=None):
+        self.config = config
+        self.status = status or StatusChannel(None)
+        self.supervised = supervised
+        self.reopen_logs = reopen_logs
+        self.state = ServingState()
+        self.worker = None
+        self.signals: deque = deque()
+        self.drain_at = None
+        self.announced = False
+        self.last_beat = 0.0
+        self.recycle_asked = False
+        self.max_requests = 0
+        if config.max_requests:
+            self.max_requests = config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
+        if config.request_timeout or config.hard_timeout:
+            self.state.watchdog = Watchdog(config.request_timeout, config.hard_timeout,
+                                           self._hard_timeout if supervised else None)
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def attach(self, worker) -> None:
+        self.worker = worker
+        worker.on_tick = self.on_tick
+        # Refuse new connections as soon as accepting stops, rather than queue them for nobody.
+        worker.close_listeners_on_stop = True
+
+    def install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(sig, self._enqueue)
+        for sig in (signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _enqueue(self, signum, frame) -> None:
+        self.signals.append(signum)
+        self.worker.call_soon(self._handle_signals)
+
+    def run(self, server) -> None:
+        """Serve until stopped; `server` has `.worker`, `serve_forever()` and `server_close()`."""
+        if self.worker is None:
+            self.attach(server.worker)
+        if self.state.watchdog is not None:
+            self.state.watchdog.start()
+        try:
+            server.serve_forever()
+        finally:
+            if self.state.watchdog is not None:
+                self.state.watchdog.stop()
+            server.server_close()
+
+    # -- on the loop thread -------------------------------------------------------------------
+    def on_tick(self, now: float) -> None:
+        if not self.announced:
+            self.announced = True
+            self.status.send(READY)
+        if now - self.last_beat >= HEARTBEAT_EVERY:
+            self.last_beat = now
+            self.status.send(HEARTBEAT)
+        if self.signals:
+            self._handle_signals()
+        if self.drain_at is not None and now >= self.drain_at:
+            self.drain_at = None
+            log.info("drain delay over: no longer accepting; finishing %d connection(s)", len(self.worker.conns))
+            self.worker.request_stop(graceful=True)
+        if self.max_requests and not self.recycle_asked and self.state.requests >= self.max_requests:
+            self.recycle_asked = True
+            log.info("served %d requests (max-requests): asking to be replaced", self.state.requests)
+            self.status.send(RECYCLE)
+        if self.state.watchdog is not None:
+            self.worker.abandoned = self.state.watchdog.stuck
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            signum = self.signals.popleft()
+            if signum == signal.SIGTERM:
+                self.begin_drain(self.config.drain_delay)
+            elif signum == signal.SIGHUP:
+                if self.supervised:
+                    self.begin_drain(0.0)  # retiring after a reload: the new workers already serve
+                else:
+                    log.warning("SIGHUP ignored: reloading needs the supervisor (--workers N or --reload)")
+            elif signum in (signal.SIGINT, signal.SIGQUIT):
+                self.state.ready = False
+                self.worker.request_stop(graceful=False)
+            elif signum == signal.SIGUSR1 and self.reopen_logs is not None:
+                self.reopen_logs()
+
+    def begin_drain(self, delay: float) -> None:
+        self.state.ready = False
+        if self.worker.draining or self.drain_at is not None:
+            return
+        if delay > 0:
+            log.info("draining: readiness now answers 503; accepting stops in %.1fs", delay)
+            self.drain_at = self.worker.now + delay
+        else:
+            self.worker.request_stop(graceful=True)
+
+    # -- from the watchdog thread ---------------------------------------------------------------
+    def _hard_timeout(self) -> None:
+        # Written from the watchdog thread: with the app inline the loop itself may be the one stuck.
+        self.status.send(HARD_TIMEOUT)

@@ -1,0 +1,157 @@
+"""The PROXY protocol (HAProxy), versions 1 and 2, as a pre-step on a listener.
+
+A load balancer that speaks it sends one header before the client's bytes, naming the real client.
+The header is read with MSG_PEEK and then consumed exactly, so not one byte of the client's own
+stream is taken: the real connection object starts on a socket positioned at the first HTTP byte.
+A listener that expects the header requires it: a connection without a valid one is closed.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import struct
+
+log = logging.getLogger("hatchway.error")
+
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+V1_MAX = 107  # the spec's bound for a whole v1 line, CRLF included
+
+
+class ProxyProtocolError(Exception):
+    pass
+
+
+class Incomplete(Exception):
+    """More bytes are needed to decide."""
+
+
+def parse(data: bytes):
+    """Parse a header at the start of `data`.  Returns (length, source) where source is
+    (host, port), or None when the proxy speaks for itself (v2 LOCAL, v1 UNKNOWN)."""
+    if data.startswith(V2_SIGNATURE):
+        if len(data) < 16:
+            raise Incomplete
+        return _parse_v2(data)
+    if data.startswith(b"PROXY "):
+        return _parse_v1(data)
+    if V2_SIGNATURE.startswith(data) or b"PROXY ".startswith(data):
+        raise Incomplete
+    raise ProxyProtocolError("no PROXY protocol header")
+
+
+def _parse_v1(data: bytes):
+    end = data.find(b"\r\n", 0, V1_MAX)
+    if end < 0:
+        if len(data) >= V1_MAX:
+            raise ProxyProtocolError("PROXY v1 line too long")
+        raise Incomplete
+    parts = data[:end].decode("ascii", "replace").split(" ")
+    if len(parts) >= 2 and parts[1] == "UNKNOWN":
+        return end + 2, None
+    if len(parts) != 6 or parts[1] not in ("TCP4", "TCP6"):
+        raise ProxyProtocolError(f"bad PROXY v1 line {data[:end]!r}")
+    _, proto, src, _dst, sport, _dport = parts
+    try:
+        ip = ipaddress.ip_address(src)
+        port = int(sport)
+    except ValueError:
+        raise ProxyProtocolError(f"bad PROXY v1 address in {data[:end]!r}") from None
+    if (proto == "TCP4") != (ip.version == 4) or not 0 <= port <= 65535 or not sport.isdigit():
+        raise ProxyProtocolError(f"bad PROXY v1 address in {data[:end]!r}")
+    return end + 2, (str(ip), port)
+
+
+def _parse_v2(data: bytes):
+    ver_cmd, fam, length = struct.unpack("!BBH", data[12:16])
+    if ver_cmd >> 4 != 2:
+        raise ProxyProtocolError("unsupported PROXY protocol version")
+    total = 16 + length
+    if len(data) < total:
+        raise Incomplete
+    cmd = ver_cmd & 0x0F
+    if cmd == 0:  # LOCAL: a health check from the proxy itself
+        return total, None
+    if cmd != 1:
+        raise ProxyProtocolError("unknown PROXY v2 command")
+    body = data[16:total]
+    family = fam >> 4
+    if family == 1 and length >= 12:
+        src = socket.inet_ntop(socket.AF_INET, body[0:4])
+        (port,) = struct.unpack("!H", body[8:10])
+        return total, (src, port)
+    if family == 2 and length >= 36:
+        src = socket.inet_ntop(socket.AF_INET6, body[0:16])
+        (port,) = struct.unpack("!H", body[32:34])
+        return total, (src, port)
+    return total, None  # AF_UNIX or unspecified: keep the socket's own peer
+
+
+class ProxyHandshake:
+    """Lives on the worker loop until the header is read, then hands the socket to `factory`."""
+
+    __slots__ = ("worker", "sock", "fd", "addr", "listener", "factory", "deadline", "idle", "stopping")
+
+    def __init__(self, worker, sock, addr, listener, factory, timeout: float):
+        self.worker = worker
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.addr = addr
+        self.listener = listener
+        self.factory = factory
+        self.deadline = worker.now + timeout
+        self.idle = False
+        self.stopping = False
+
+    def on_readable(self):
+        try:
+            data = self.sock.recv(16 + 65535, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            self.close()
+            return
+        try:
+            length, source = parse(data)
+        except Incomplete:
+            return
+        except ProxyProtocolError as exc:
+            log.info("closing connection from %s: %s", self.addr, exc)
+            self.close()
+            return
+        try:
+            self.sock.recv(length)  # exactly the header: it is all there, we peeked it
+        except OSError:
+            self.close()
+            return
+        addr = source if source is not None else self.addr
+        try:
+            conn = self.factory(self.worker, self.sock, addr, self.listener)
+        except OSError:
+            self.close()
+            return
+        self.worker.replace(self, conn)
+        if len(data) > length:
+            conn.on_readable()
+        if self.stopping and self.worker.conns.get(conn.fd) is conn:
+            conn.stop_gracefully()
+
+    def on_writable(self):
+        pass
+
+    def on_timeout(self):
+        log.info("closing connection from %s: no PROXY protocol header in time", self.addr)
+        self.close()
+
+    def stop_gracefully(self):
+        self.stopping = True
+
+    def close(self):
+        self.worker.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass

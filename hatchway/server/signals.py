@@ -1,0 +1,74 @@
+"""The supervisor's signals: handlers only enqueue; the main loop does the work.
+
+`set_wakeup_fd` makes the C-level handler write the signal number to a pipe, so a loop blocked in
+select() wakes at once, and no signal is lost between checking the queue and going to sleep.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+
+SUPERVISOR_SIGNALS = (
+    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD,
+    signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1,
+)
+
+
+class SignalQueue:
+    def __init__(self, signals=SUPERVISOR_SIGNALS):
+        self.signals = signals
+        self.queue: deque = deque()
+        self.wake_r, self.wake_w = os.pipe()
+        for fd in (self.wake_r, self.wake_w):
+            os.set_blocking(fd, False)
+        self._previous = {}
+
+    def install(self) -> None:
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        for sig in self.signals:
+            self._previous[sig] = signal.signal(sig, self._handler)
+            # A signal must interrupt nothing half-done: restart slow syscalls instead of EINTR.
+            signal.siginterrupt(sig, False)
+
+    def _handler(self, signum, frame) -> None:
+        self.queue.append(signum)
+
+    def push(self, signum) -> None:
+        """Enqueue from a thread (the reloader) and wake the loop."""
+        self.queue.append(signum)
+        try:
+            os.write(self.wake_w, b"\0")
+        except OSError:
+            pass
+
+    def drain_pipe(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def pop(self):
+        return self.queue.popleft() if self.queue else None
+
+    def reset_in_child(self) -> None:
+        """After fork: the child gets default handlers and none of our pipes."""
+        signal.set_wakeup_fd(-1)
+        for sig in self.signals:
+            signal.signal(sig, signal.SIG_DFL)
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
