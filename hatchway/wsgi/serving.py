@@ -119,7 +119,8 @@ def make_server(host, port, app, threaded=False, processes=1, request_handler=No
     """Create a bound WSGIServer.  `threaded=True` means a pool of 8 threads unless `threads` is
     given; `threads=0` runs the app inline on the event loop.  `options` are ServerConfig fields."""
     if processes and processes > 1:
-        raise ValueError("processes > 1 needs the prefork supervisor: use `hatchway serve --workers N`")
+        raise ValueError("make_server serves in one process; for processes > 1 use run_simple(processes=N) "
+                         "or `hatchway serve --workers N`")
     if request_handler is not None:
         raise TypeError("request_handler is a Werkzeug/http.server class; hatchway serves WSGI apps directly")
     if threads is None:
@@ -149,15 +150,50 @@ def run_simple(hostname, port, application, use_reloader=False, use_debugger=Fal
         from werkzeug.middleware.shared_data import SharedDataMiddleware
 
         application = SharedDataMiddleware(application, static_files)
-    if use_reloader:
-        from ..cli import main as cli_main  # the reloading supervisor lives with the CLI
+    from . import script_reload
 
-        raise SystemExit(cli_main(["serve", "--reload", "--bind", f"{hostname}:{port}"], app=application))
+    if use_reloader and script_reload.child_socket_fd() is None:
+        # The parent: bind once, then keep a generation of this very script serving on it.
+        listeners = open_listeners([_bind_spec(hostname, port)]) if fd is None else [Listener(from_fd(fd), "tcp")]
+        _info(f" * Running on http://{_display(listeners[0].address)}/ with reloading (Press CTRL+C to quit)")
+        raise SystemExit(script_reload.run_with_reloader(listeners[0], extra_files))
+    if script_reload.child_socket_fd() is not None:
+        fd = script_reload.child_socket_fd()
+    if processes and processes > 1:
+        return _run_prefork(hostname, port, application, threaded, processes, ssl_context, fd, options)
     srv = make_server(hostname, port, application, threaded, processes, request_handler, passthrough_errors,
                       ssl_context, fd, **options)
+    script_reload.report_ready()
     scheme = "https" if ssl_context else "http"
-    _info(f" * Running on {scheme}://{_display(srv.server_address)}/ (Press CTRL+C to quit)")
+    if not use_reloader:
+        _info(f" * Running on {scheme}://{_display(srv.server_address)}/ (Press CTRL+C to quit)")
     serve_until_signalled(srv)
+
+
+def _bind_spec(host, port) -> str:
+    if isinstance(host, str) and host.startswith("unix://"):
+        return f"unix:{host[7:]}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _run_prefork(hostname, port, application, threaded, processes, ssl_context, fd, options):
+    """run_simple(processes=N): N worker processes under hatchway's supervisor."""
+    from ..cli import TUNABLES, main as cli_main
+
+    threads = options.pop("threads", None)
+    argv = ["serve", "--workers", str(processes), "--threads", str(threads if threads is not None else
+                                                                    (8 if threaded else 0))]
+    argv += ["--fd", str(fd)] if fd is not None else ["--bind", _bind_spec(hostname, port)]
+    if ssl_context is not None:
+        if not isinstance(ssl_context, tuple):
+            raise ValueError("with processes > 1, pass ssl_context as (certfile, keyfile)")
+        argv += ["--certfile", ssl_context[0]] + (["--keyfile", ssl_context[1]] if len(ssl_context) > 1 else [])
+    flags = {opt.dest: opt.flag for opt in TUNABLES if opt.flag and opt.config}
+    for name, value in options.items():
+        if name not in flags:
+            raise TypeError(f"run_simple(processes=...) cannot pass option {name!r}")
+        argv += [flags[name], str(value)]
+    return cli_main(argv, app=application)
 
 
 def serve_until_signalled(srv) -> None:
