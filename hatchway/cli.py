@@ -29,35 +29,25 @@ class BadValue(argparse.ArgumentTypeError, ValueError):
     """Raised by the value parsers; argparse, the env and the TOML reader all report its message."""
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadValue(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise BadValue(f"expected a number >= 0, got {text!r}")
-    return value
+def _number(convert, what, minimum, inclusive):
+    """A value parser: `convert(text)` at least (or above) `minimum`, with a one-line message."""
+    bound = f">= {minimum}" if inclusive else f"> {minimum}"
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise BadValue(f"expected {what}, got {text!r}") from None
+        if value < minimum or (value == minimum and not inclusive):
+            raise BadValue(f"expected {'a number' if convert is int else what} {bound}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadValue(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise BadValue(f"expected seconds > 0, got {text!r}")
-    return value
-
-
-def _seconds_or_off(text):
-    """Seconds, where 0 means off."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadValue(f"expected seconds, got {text!r}") from None
-    if value < 0:
-        raise BadValue(f"expected seconds >= 0, got {text!r}")
-    return value
+_positive_int = _number(int, "a whole number", 0, inclusive=True)
+_seconds = _number(float, "seconds", 0, inclusive=False)
+_seconds_or_off = _number(float, "seconds", 0, inclusive=True)  # 0 means off
 
 
 def _fd(text):

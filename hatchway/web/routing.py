@@ -240,9 +240,10 @@ def _segments_text(segments):
     return "/".join(out)
 
 
-def _mixed_regex(parts):
+def _mixed_regex(parts, start=0):
+    """The regex of one segment's parts; converter groups are named a<start>, a<start+1>, ..."""
     out = []
-    i = 0
+    i = start
     for p in parts:
         if type(p) is str:
             out.append(re.escape(p))
@@ -253,20 +254,13 @@ def _mixed_regex(parts):
 
 
 def _tail_regex(segments):
-    return "/".join(_mixed_regex_numbered(segments))
-
-
-def _mixed_regex_numbered(segments):
+    """The regex of several segments, with group numbers running on across them."""
+    out = []
     i = 0
     for parts in segments:
-        out = []
-        for p in parts:
-            if type(p) is str:
-                out.append(re.escape(p))
-            else:
-                out.append(f"(?P<a{i}>{p[1].regex})")
-                i += 1
-        yield "".join(out)
+        out.append(_mixed_regex(parts, i))
+        i += sum(1 for p in parts if type(p) is not str)
+    return "/".join(out)
 
 
 def _tail_convs(segments):
