@@ -92,6 +92,31 @@ def check_content_length(value: bytes) -> int:
     return int(v)
 
 
+_authority_end = re.compile(rb"[/?#]").search
+_authority_bad = re.compile(rb'[\x00-\x20@\\"<>{}|^`\x7f-\xff]').search
+
+
+def split_absolute(target: bytes):
+    """`http://host[:port]/path?q` -> (authority, rest), rest starting with "/" or "?" or empty.
+    Raises Reject(400) for an empty or unusable authority (RFC 9110 4.2: no userinfo)."""
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        raise Reject(400, "Invalid request target")
+    m = _authority_end(rest)
+    authority = rest[:m.start()] if m else rest
+    if not authority or _authority_bad(authority) or authority.startswith(b":"):
+        raise Reject(400, "Invalid authority in request target")
+    if authority.startswith(b"["):  # IP-literal
+        end = authority.find(b"]")
+        port_part = authority[end + 1:] if end > 1 else b"x"
+    else:
+        port_part = authority[authority.find(b":"):] if b":" in authority else b""
+    # port = *DIGIT after one ":" (RFC 3986 3.2.3); an empty port is allowed.
+    if port_part and (port_part[:1] != b":" or not (port_part[1:].isdigit() or port_part == b":")):
+        raise Reject(400, "Invalid port in request target")
+    return authority, rest[len(authority):]
+
+
 def check_target(method: str, target: bytes) -> None:
     """The four request-target forms of RFC 9112 3.2 and which methods may use them."""
     if method == "CONNECT":
@@ -103,10 +128,7 @@ def check_target(method: str, target: bytes) -> None:
         if method != "OPTIONS":
             raise Reject(400, "Asterisk-form is only for OPTIONS")
         return
-    low = target[:8].lower()
-    if low.startswith(b"http://") or low.startswith(b"https://"):
-        return
-    raise Reject(400, "Invalid request target")
+    split_absolute(target)
 
 
 def reject_for_parser_error(exc: Exception, head_start: bytes | None) -> Reject:

@@ -130,11 +130,20 @@ class Body:
     def peek_line(self, limit: int) -> int:
         """Index just past the first b"\\n" within the first `limit` buffered bytes, or -1."""
         if self.file is not None:
+            # Scan in blocks from the read position: reading line by line stays linear.
             f = self.file
             f.seek(self._file_pos)
-            head = f.read(min(limit, self.buffered) if limit >= 0 else self.buffered)
-            i = head.find(b"\n")
-            return i + 1 if i >= 0 else -1
+            todo = self.buffered if limit < 0 else min(limit, self.buffered)
+            scanned = 0
+            while scanned < todo:
+                block = f.read(min(8192, todo - scanned))
+                if not block:
+                    break
+                i = block.find(b"\n")
+                if i >= 0:
+                    return scanned + i + 1
+                scanned += len(block)
+            return -1
         seen = 0
         for c in self.chunks:
             i = c.find(b"\n")
@@ -221,7 +230,11 @@ class RequestParser:
         view = memoryview(data)
         limit = self.limits.max_pipelined
         for start in range(0, len(data), FEED_SLICE):
-            if self._queued >= limit:
+            if self._backlog is not None:  # a nested feed (after an upgrade) held input back
+                self._backlog += view[start:]
+                return
+            # Never hold back a body in flight: the app may be waiting on it (even with limit 1).
+            if self._queued >= limit and self._current is None:
                 self._backlog = bytearray(view[start:])
                 return
             self._feed(view[start:start + FEED_SLICE])

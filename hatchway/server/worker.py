@@ -181,6 +181,9 @@ class Worker:
             self._epoll.register(conn.fd, events)
         except (FileExistsError, ValueError, OSError):
             self.call_soon(self._resume_on_loop, conn, events)
+            return
+        if self._accept_paused:
+            self._wake()  # conn is idle again: the loop may evict it to admit a waiting client
 
     def _resume_on_loop(self, conn, events):
         if self.conns.get(conn.fd) is not conn:
@@ -236,12 +239,17 @@ class Worker:
             for fd, ev in events:
                 conn = conns.get(fd)
                 if conn is not None:
-                    if ev & read_events:
-                        conn.on_readable()
-                        if ev & EPOLLOUT and conns.get(fd) is conn:
+                    try:
+                        if ev & read_events:
+                            conn.on_readable()
+                            if ev & EPOLLOUT and conns.get(fd) is conn:
+                                conn.on_writable()
+                        else:
                             conn.on_writable()
-                    else:
-                        conn.on_writable()
+                    except Exception:
+                        # A bug in one connection must cost that connection, never the worker.
+                        log.exception("unexpected error on a connection; closing it")
+                        conn.close()
                 elif fd in listeners:
                     self._accept(listeners[fd])
                 elif fd == wake_r:
@@ -266,20 +274,24 @@ class Worker:
                 fn(*args)
             except Exception:
                 log.exception("error in loop callback")
-        if self._accept_paused and len(self.conns) < self.config.max_connections:
+        if self._accept_paused and self._room():
             self._resume_accept()
         if self._stop_requested and not self._draining:
             self._begin_stop()
 
+    def _room(self) -> bool:
+        return len(self.conns) < self.config.max_connections or self._has_idle()
+
     def _tick(self, now: float) -> None:
-        for conn in [c for c in self.conns.values() if c.deadline <= now]:
+        # list(): a C-level copy, atomic under the GIL; pool threads may forget() meanwhile.
+        for conn in [c for c in list(self.conns.values()) if c.deadline <= now]:
             if self.conns.get(conn.fd) is conn:
                 try:
                     conn.on_timeout()
                 except Exception:
                     log.exception("error in timeout handling")
                     conn.close()
-        if self._accept_paused and len(self.conns) < self.config.max_connections:
+        if self._accept_paused and self._room():
             self._resume_accept()
         if self.on_tick is not None:
             self.on_tick(now)
@@ -327,12 +339,12 @@ class Worker:
                 sock.close()
                 continue
             conns[conn.fd] = conn
-            self._epoll.register(conn.fd, EPOLLIN)
+            self.watch(conn, EPOLLIN)
             if listener.ssl_context is not None:
                 conn.on_readable()
 
     def _has_idle(self) -> bool:
-        for conn in self.conns.values():
+        for conn in list(self.conns.values()):
             if conn.idle:
                 return True
         return False
@@ -341,7 +353,7 @@ class Worker:
         """At the connection limit, close the connection idle the longest to admit a new one:
         idle sockets must never starve a fresh client."""
         oldest = None
-        for conn in self.conns.values():
+        for conn in list(self.conns.values()):
             if conn.idle and (oldest is None or conn.idle_since < oldest.idle_since):
                 oldest = conn
         if oldest is None:
@@ -427,9 +439,12 @@ class Worker:
         try:
             self._epoll.close()
         finally:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            # Forget the numbers before closing: a pool thread's late _wake() must not write into
+            # whatever file reuses them.
+            wake_r, wake_w = self._wake_r, self._wake_w
             self._wake_r = self._wake_w = -1
+            os.close(wake_r)
+            os.close(wake_w)
             # Cleared here, not at start: a stop requested while the loop was starting is kept.
             self._stop_requested = False
             self._running = False

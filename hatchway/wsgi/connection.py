@@ -18,6 +18,7 @@ import os
 import select
 import socket
 import ssl
+import stat
 import time
 
 from ..http import response as framing_rules
@@ -125,6 +126,7 @@ class HTTPConnection:
             self._lost(str(exc) or "gone while writing")
             return
         if done:
+            self.state = BUSY  # leave WRITING, so a next response that fills the socket re-arms EPOLLOUT
             self.worker.watch(self, EPOLLIN)
             if self._finish_exchange():
                 self._process()
@@ -195,6 +197,8 @@ class HTTPConnection:
                     self.deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
                     return
             self.body_start = self.worker.now
+            self.state = BUSY  # answering; the next wait (HEAD, WRITING...) starts afresh
+            self.idle = False
             if not self._respond(req, False):
                 return
             if not self._finish_exchange():
@@ -202,17 +206,21 @@ class HTTPConnection:
         self._await_next()
 
     def _await_next(self) -> None:
-        self.fresh = False
         if self.peer_eof or self.parser.closed and not self.parser.queue:
             self.close()
             return
+        in_head = self.parser.in_head
+        if self.stop_after and not in_head and not self.fresh:
+            self.close()  # draining: nothing in progress here any more
+            return
         now = self.worker.now
-        if self.parser.in_head:
+        if in_head:
             if self.state != HEAD:
                 self.state = HEAD
                 self.idle = False
-                self.head_start = now
-                self.deadline = now + self.gateway.config.header_timeout
+                if not self.fresh:
+                    self.head_start = now  # a first request counts from accept, later ones from their first byte
+                self.deadline = self.head_start + self.gateway.config.header_timeout
         else:
             self.state = IDLE
             self.idle = True
@@ -264,13 +272,13 @@ class HTTPConnection:
         self.close_after = False
         self.started = _monotonic()
         gateway = self.gateway
-        environ = build_environ(self.env_base, req, Input(self, req) if req.has_body else EMPTY_INPUT)
         try:
+            environ = build_environ(self.env_base, req, Input(self, req) if req.has_body else EMPTY_INPUT)
             result = gateway.app(environ, self._start_response)
             self.result = result
-            if type(result) is list and len(result) == 1 and self.status is not None:
+            if type(result) is list and len(result) == 1 and self.status is not None and self.framing is None:
                 return self._send_whole(result[0])
-            if type(result) is FileWrapper and not self.tls and self.status is not None:
+            if type(result) is FileWrapper and not self.tls and self.status is not None and self.framing is None:
                 sent = self._try_sendfile(result)
                 if sent is not None:
                     return sent
@@ -280,7 +288,14 @@ class HTTPConnection:
             self._lost(str(exc) or "gone")
             return False
         except Exception as exc:
+            return self._answer_failure(exc)
+
+    def _answer_failure(self, exc) -> bool:
+        try:
             return self._app_failed(exc)
+        except ClientGone as gone:
+            self._lost(str(gone) or "gone")
+            return False
 
     def start_response(self, status, headers, exc_info=None):
         if exc_info:
@@ -332,7 +347,7 @@ class HTTPConnection:
     def _send_whole(self, chunk) -> bool:
         """The common case: the whole body in one piece; one send for head and body."""
         if type(chunk) is not bytes:
-            _check_chunk(chunk)
+            chunk = _as_bytes(chunk)
         f = self._frame(len(chunk))
         self.body_done = True
         if f.mode == NO_BODY:
@@ -366,9 +381,12 @@ class HTTPConnection:
         try:
             fd = filelike.fileno()
             offset = filelike.tell()
-            size = os.fstat(fd).st_size - offset
+            st = os.fstat(fd)
         except (AttributeError, OSError, ValueError):
             return None
+        size = st.st_size - offset
+        if not stat.S_ISREG(st.st_mode) or size <= 0:
+            return None  # pipes, /proc files, or nothing left: iterate the file instead
         f = self._frame(size)
         self.body_done = True
         if f.mode == NO_BODY:
@@ -397,9 +415,9 @@ class HTTPConnection:
         except ClientGone:
             raise
         except Exception as exc:
-            return self._app_failed(exc)
+            return self._answer_failure(exc)
         if self.status is None:
-            return self._app_failed(AssertionError("application returned without calling start_response"))
+            return self._answer_failure(AssertionError("application returned without calling start_response"))
         f = self.framing
         if f is None:
             f = self._frame(0)
@@ -420,7 +438,7 @@ class HTTPConnection:
 
     def _emit(self, chunk) -> bool:
         if type(chunk) is not bytes:
-            _check_chunk(chunk)
+            chunk = _as_bytes(chunk)
         f = self.framing
         if f is None:
             f = self._frame(None)
@@ -482,6 +500,7 @@ class HTTPConnection:
         """The response is out.  Returns True when the connection goes on to the next request."""
         if self.state == CLOSED:
             return False
+        self.fresh = False
         req = self.req
         self._close_result()
         gateway = self.gateway
@@ -499,13 +518,15 @@ class HTTPConnection:
             if body.error is not None:
                 self.close()
                 return False
-            # Discard the unread rest of the body, up to max_drain, to keep the connection.
+            # Discard the unread rest of the body, up to max_drain, to keep the connection.  The
+            # discarded bytes must keep the body's minimum rate, as if the app were reading them.
             self.drain_left = gateway.config.max_drain
             self.drain_start = body.received
             self.state = DRAIN
             self.idle = False
-            cfg = gateway.config
-            self.deadline = self.worker.now + cfg.body_timeout + cfg.max_drain / cfg.body_min_rate
+            self.worker.now = now = max(self.worker.now, _monotonic())
+            self.body_start = now
+            self.deadline = now + gateway.config.body_timeout
             return False
         return True
 
@@ -513,8 +534,12 @@ class HTTPConnection:
         parser = self.parser
         cur = parser._current
         if cur is not None and not cur.body.complete and cur.body.discard:
-            if cur.body.received - self.drain_start > self.drain_left:
+            drained = cur.body.received - self.drain_start
+            if drained > self.drain_left:
                 self.close()
+                return
+            cfg = self.gateway.config
+            self.deadline = self.body_start + cfg.body_timeout + drained / cfg.body_min_rate
             return
         # drained: carry on with whatever follows
         self.state = IDLE
@@ -553,7 +578,7 @@ class HTTPConnection:
             except _WANT_READ:
                 deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
                 timeout = deadline - _monotonic()
-                if timeout <= 0 or not _wait(self.fd, select.POLLIN, timeout):
+                if timeout <= 0 or not _wait(sock, select.POLLIN, timeout):
                     self.close_after = True
                     raise BodyError(408, "request body arriving below the minimum rate") from None
             except OSError as exc:
@@ -581,7 +606,7 @@ class HTTPConnection:
             first = pending[0]
             try:
                 if type(first) is _FileRange:
-                    n = os.sendfile(self.fd, first.fd, first.offset, min(first.count, 1 << 30))
+                    n = os.sendfile(sock.fileno(), first.fd, first.offset, min(first.count, 1 << 30))
                     if n == 0:
                         raise ClientGone("file ended before the promised length")
                     first.offset += n
@@ -624,7 +649,7 @@ class HTTPConnection:
 
     def _wait_writable(self) -> bool:
         if self.blocking:
-            if not _wait(self.fd, select.POLLOUT, self.gateway.config.write_timeout):
+            if not _wait(self.sock, select.POLLOUT, self.gateway.config.write_timeout):
                 raise ClientGone("no write progress within write_timeout")
             return True
         if self.state != WRITING:
@@ -659,7 +684,9 @@ class HTTPConnection:
         self.parser.feed_eof()
         state = self.state
         if state == WRITING:
-            return  # finish writing: a half-closed client still reads its answers
+            # A half-closed client still reads its answers: carry on writing (a gone one fails the write).
+            self.on_writable()
+            return
         if state == LINGER or state == DRAIN or not self.parser.queue:
             self.close()
             return
@@ -700,9 +727,13 @@ class HTTPConnection:
         return "unix peer"
 
 
-def _check_chunk(chunk) -> None:
-    if not isinstance(chunk, (bytes, bytearray, memoryview)):
-        raise TypeError(f"the application must produce bytes, not {type(chunk).__name__}")
+def _as_bytes(chunk):
+    """A chunk that is not `bytes`: bytes-like is fine (as a flat byte view), anything else is an error."""
+    if isinstance(chunk, bytearray):
+        return chunk
+    if isinstance(chunk, memoryview):
+        return chunk if chunk.format == "B" and chunk.ndim == 1 else chunk.cast("B")
+    raise TypeError(f"the application must produce bytes, not {type(chunk).__name__}")
 
 
 class _ErrorFraming:
@@ -718,7 +749,12 @@ class _ErrorFraming:
         self.head = b""
 
 
-def _wait(fd: int, events: int, timeout: float) -> bool:
+def _wait(sock, events: int, timeout: float) -> bool:
+    """Block until sock is ready, up to timeout.  By the socket object, never a stored fd number:
+    if another thread closed it, the number may already belong to someone else."""
+    fd = sock.fileno()
+    if fd < 0:
+        raise ClientGone("connection closed")
     p = select.poll()
     p.register(fd, events)
     return bool(p.poll(max(0.0, timeout) * 1000))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 from urllib.parse import unquote_to_bytes
 
-import httptools
-
 from ..http import policy
 
 _KEYS: dict = {}
@@ -79,10 +77,10 @@ def build_environ(base: dict, req, wsgi_input) -> dict:
         path, query = b"*", b""
     else:
         # absolute-form: the target's authority replaces any Host header (RFC 9112 3.2.2)
-        url = httptools.parse_url(target)
-        path = url.path or b"/"
-        query = url.query or b""
-        host_override = url.host + (b":%d" % url.port if url.port else b"")
+        host_override, rest = policy.split_absolute(target)
+        path, _, query = rest.partition(b"?")
+        if not path:
+            path = b"/"
     if b"#" in path:
         path = path.partition(b"#")[0]
     env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
