@@ -18,6 +18,13 @@ class Listener:
 
     def __init__(self, sock, kind, ssl_context=None, unlink_path=None):
         sock.setblocking(False)
+        if kind == "tcp":
+            # Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt here
+            # instead of one per connection.  Our writes are already coalesced per response.
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         self.sock = sock
         self.fd = sock.fileno()
         self.kind = kind  # "tcp" or "unix"

@@ -204,11 +204,8 @@ class Worker:
         """conn is closing (any thread): drop it.  Must run before its fd is closed and reused."""
         fd = conn.fd
         if self.conns.get(fd) is conn:
+            # No epoll unregister: closing the socket (which follows) removes it from epoll.
             del self.conns[fd]
-            try:
-                self._epoll.unregister(fd)
-            except (FileNotFoundError, ValueError, OSError, AttributeError):
-                pass
             if self._accept_paused:
                 self._wake()
 
@@ -321,12 +318,7 @@ class Worker:
             if full:
                 self._evict_idle()
             sock.setblocking(False)
-            if listener.kind == "tcp":
-                try:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                except OSError:
-                    pass
-            else:
+            if listener.kind != "tcp":
                 addr = ("", 0) if not addr else (addr, 0)
             try:
                 if listener.ssl_context is not None:
