@@ -343,7 +343,8 @@ def run_wrk(scenario: Scenario, port: int, seconds: float, cpus: str, lua_path: 
 
 
 def run_cell(variant: Variant, scenario: Scenario, opts, lua_path: str, log_dir: str) -> dict:
-    cell = {"server": variant.name, "scenario": scenario.name}
+    # The 1-minute load average before each cell: on a shared machine, other work skews figures; this shows it.
+    cell = {"server": variant.name, "scenario": scenario.name, "loadavg_before": round(os.getloadavg()[0], 2)}
     port = free_port()
     server = start_server(variant, scenario.app, port, variant.cpus or opts.server_cpus, log_dir)
     try:
