@@ -7,17 +7,19 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 setup: $(BIN)/python
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+
+setup-test: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 
 serve: setup
-	$(BIN)/hatchway serve --bind 127.0.0.1:8000
+	$(BIN)/hatchway serve --bind 127.0.0.1:8000 --access-log -
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/servers.py
 
-.PHONY: setup serve test bench
+.PHONY: setup setup-test serve test bench

@@ -1,0 +1,384 @@
+"""HTTP/1.1 request parsing as a sans-I/O state machine: bytes in, requests out, no sockets.
+
+`RequestParser.feed(data)` tokenizes with llhttp and appends to `queue`, in arrival order:
+
+* a `Request` when a head is complete (its `body` then fills as body bytes arrive, and
+  `body.complete` turns true at the end of the message), or
+* a `ProtocolError` when the bytes break a rule of `policy`; nothing after it is parsed.
+
+Pipelined requests simply queue up behind the one in flight: the caller decides when to answer
+each, strictly in order.  The caller bounds how much is fed while requests are queued (it stops
+reading the socket), and `Limits.max_pipelined` bounds how many complete requests one feed may
+queue.
+"""
+from __future__ import annotations
+
+import tempfile
+from collections import deque
+
+import httptools
+from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
+
+from . import policy
+from .policy import Limits, Reject
+
+_SPECIAL = {
+    policy.HOST: 1,
+    policy.CONTENT_LENGTH: 2,
+    policy.TRANSFER_ENCODING: 3,
+    policy.EXPECT: 4,
+    b"upgrade": 5,
+}
+_METHODS: dict = {}
+# Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
+FEED_SIZE = 65536
+
+
+class ProtocolError:
+    """An event: the request stream is broken at this point; answer `status`, then close."""
+
+    __slots__ = ("status", "reason")
+
+    def __init__(self, status: int, reason: str):
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self):
+        return f"<ProtocolError {self.status} {self.reason!r}>"
+
+
+class Body:
+    """The body of one request as it arrives.  Chunks queue in memory; past `spill_at` unread bytes
+    they move to an anonymous temporary file, so buffering a large upload costs no memory."""
+
+    __slots__ = ("chunks", "buffered", "received", "complete", "error", "discard", "file", "spill_at", "_file_pos")
+
+    def __init__(self, spill_at: int):
+        self.chunks = deque()
+        self.buffered = 0      # bytes held in chunks or file, not yet consumed
+        self.received = 0      # bytes seen in total
+        self.complete = False  # end of message reached
+        self.error = None      # a Reject when the body turned out malformed or too big
+        self.discard = False   # the reader is gone: count bytes, keep none
+        self.file = None
+        self.spill_at = spill_at
+        self._file_pos = 0
+
+    def append(self, data: bytes) -> None:
+        n = len(data)
+        self.received += n
+        if self.discard:
+            return
+        self.buffered += n
+        if self.file is not None:
+            self.file.seek(0, 2)
+            self.file.write(data)
+        elif self.buffered > self.spill_at:
+            f = tempfile.TemporaryFile()
+            for c in self.chunks:
+                f.write(c)
+            f.write(data)
+            self.chunks.clear()
+            self.file = f
+            self._file_pos = 0
+        else:
+            self.chunks.append(data)
+
+    def take(self, limit: int = -1) -> bytes:
+        """Up to `limit` buffered bytes (all when negative); b"" when nothing is buffered."""
+        if not self.buffered:
+            return b""
+        if self.file is not None:
+            f = self.file
+            f.seek(self._file_pos)
+            data = f.read(limit if limit >= 0 else self.buffered)
+            self._file_pos += len(data)
+            self.buffered -= len(data)
+            if not self.buffered:
+                f.seek(0)
+                f.truncate()
+                self._file_pos = 0
+            return data
+        chunks = self.chunks
+        if limit < 0 or limit >= self.buffered:
+            data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            self.buffered = 0
+            return data
+        first = chunks[0]
+        if len(first) > limit:
+            chunks[0] = first[limit:]
+            self.buffered -= limit
+            return first[:limit]
+        out = []
+        need = limit
+        while need and chunks:
+            c = chunks.popleft()
+            if len(c) > need:
+                chunks.appendleft(c[need:])
+                c = c[:need]
+            out.append(c)
+            need -= len(c)
+        data = b"".join(out)
+        self.buffered -= len(data)
+        return data
+
+    def peek_line(self, limit: int) -> int:
+        """Index just past the first b"\\n" within the first `limit` buffered bytes, or -1."""
+        if self.file is not None:
+            f = self.file
+            f.seek(self._file_pos)
+            head = f.read(min(limit, self.buffered) if limit >= 0 else self.buffered)
+            i = head.find(b"\n")
+            return i + 1 if i >= 0 else -1
+        seen = 0
+        for c in self.chunks:
+            i = c.find(b"\n")
+            if i >= 0:
+                pos = seen + i + 1
+                return pos if limit < 0 or pos <= limit else -1
+            seen += len(c)
+            if 0 <= limit <= seen:
+                return -1
+        return -1
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.chunks.clear()
+        self.buffered = 0
+
+
+class _EmptyBody(Body):
+    """The body of every request that has none: shared, complete, always empty."""
+
+    def append(self, data):
+        raise AssertionError("a bodiless request received body bytes")
+
+
+EMPTY_BODY = _EmptyBody(0)
+EMPTY_BODY.complete = True
+
+
+class Request:
+    """An event: one request head, and the body that follows it."""
+
+    __slots__ = (
+        "method", "target", "version", "headers", "keep_alive", "content_length", "chunked",
+        "expect_continue", "body", "has_body",
+    )
+
+    def __repr__(self):
+        return f"<Request {self.method} {self.target!r} HTTP/{self.version}>"
+
+
+class RequestParser:
+    """The request side of one HTTP/1.1 connection."""
+
+    __slots__ = (
+        "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
+        "_expect", "_trailers", "_size", "_in_head", "_head_bytes", "_current", "_completed", "_queued",
+        "_upgrade", "_max_count", "_max_size", "_max_target",
+    )
+
+    def __init__(self, limits: Limits = Limits(), spill_at: int = 1 << 20):
+        self.limits = limits
+        self.spill_at = spill_at
+        self.queue = deque()
+        self.closed = False    # no further bytes will be parsed
+        self._parser = httptools.HttpRequestParser(self)
+        self._current = None   # the Request whose body is arriving
+        self._in_head = False
+        self._head_bytes = 0
+        self._queued = 0       # complete requests in queue, for max_pipelined
+        self._completed = 0
+        self._max_count = limits.max_header_count
+        self._max_size = limits.max_header_size
+        self._max_target = limits.max_target_size
+
+    @property
+    def in_head(self) -> bool:
+        """Part of a request head has arrived, and not all of it."""
+        return self._in_head
+
+    # -- input -------------------------------------------------------------------------------
+    def feed(self, data) -> None:
+        if self.closed:
+            return  # after an error or a final (non keep-alive) request, bytes are discarded
+        at_boundary = not self._in_head and self._current is None
+        self._completed = 0
+        try:
+            self._parser.feed_data(data)
+        except HttpParserUpgrade as exc:
+            # A bodiless request that asked to upgrade: we do not upgrade, so parse on as HTTP/1.1.
+            rest = data[exc.args[0]:]
+            self._parser = httptools.HttpRequestParser(self)
+            if rest:
+                self.feed(rest)
+            return
+        except HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _PipelineFull):
+                self.closed = True
+                return
+            if not isinstance(cause, Reject):
+                raise
+            self._fail(cause)
+            return
+        except HttpParserError as exc:
+            if self.closed:
+                return
+            start = data[:256] if at_boundary and not self._completed else None
+            self._fail(policy.reject_for_parser_error(exc, start))
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.limits.max_header_size + FEED_SIZE:
+                self._fail(Reject(431, "Request header fields too large"))
+
+    def feed_eof(self) -> None:
+        """The peer closed its side: a request cut short is an error, not a request."""
+        if self.closed:
+            return
+        cur = self._current
+        if cur is not None and not cur.body.complete:
+            cur.body.error = Reject(400, "Connection closed mid-body")
+        self.closed = True
+
+    def request_done(self) -> None:
+        """The caller finished with the oldest queued item."""
+        item = self.queue.popleft()
+        if type(item) is Request:
+            self._queued -= 1
+            if item is self._current and item.has_body:
+                item.body.discard = True
+
+    def _fail(self, reject: Reject) -> None:
+        cur = self._current
+        if cur is not None and not cur.body.complete:
+            cur.body.error = reject
+        self.queue.append(ProtocolError(reject.status, reject.reason))
+        self.closed = True
+        self._current = None
+
+    # -- llhttp callbacks ----------------------------------------------------------------------
+    def on_message_begin(self):
+        self._url = b""
+        self._headers = []
+        self._hosts = []
+        self._cl = self._te = self._expect = None
+        self._trailers = 0
+        self._size = 0
+        self._in_head = True
+        self._head_bytes = 0
+        self._upgrade = False
+
+    def on_url(self, url):
+        if self._url:
+            url = self._url + url
+        if len(url) > self._max_target:
+            raise Reject(414, "URI too long")
+        self._url = url
+
+    def on_header(self, name, value):
+        headers = self._headers
+        self._size += len(name) + len(value) + 4
+        if len(headers) + self._trailers >= self._max_count or self._size > self._max_size:
+            raise Reject(431, "Request header fields too large")
+        if not self._in_head:
+            self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
+            return
+        kind = _SPECIAL.get(name.lower())
+        if kind is not None:
+            if kind == 1:
+                self._hosts.append(value)
+            elif kind == 2:
+                self._cl = value
+            elif kind == 3:
+                if self._te is not None:
+                    raise Reject(400, "Multiple Transfer-Encoding headers")
+                self._te = value
+            elif kind == 4:
+                self._expect = value
+            else:
+                self._upgrade = True
+        headers.append((name, value))
+
+    def on_headers_complete(self):
+        p = self._parser
+        self._in_head = False
+        version = p.get_http_version()
+        if version != "1.1" and version != "1.0":
+            policy.check_version(version)
+        raw_method = p.get_method()
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = raw_method.decode("ascii")
+            if len(_METHODS) < 64:
+                _METHODS[raw_method] = method
+        target = self._url
+        if target[:1] != b"/" or method == "CONNECT":
+            policy.check_target(method, target)
+        hosts = self._hosts
+        if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:
+            policy.check_host(hosts, version)
+        req = Request()
+        req.method = method
+        req.target = target
+        req.version = version
+        req.headers = self._headers
+        req.keep_alive = p.should_keep_alive()
+        req.chunked = False
+        req.content_length = None
+        req.expect_continue = False
+        if self._te is not None:
+            policy.check_transfer_encoding(self._te, version)
+            req.chunked = True
+            req.has_body = True
+        elif self._cl is not None:
+            n = policy.check_content_length(self._cl)
+            if n > self.limits.max_body_size:
+                raise Reject(413, "Request body too large")
+            req.content_length = n
+            req.has_body = n > 0
+        else:
+            req.has_body = False
+        expect = self._expect
+        if expect is not None and version == "1.1":
+            if expect.strip().lower() != b"100-continue":
+                raise Reject(417, "Expectation failed")
+            req.expect_continue = req.has_body
+        if self._upgrade and p.should_upgrade() and req.has_body:
+            raise Reject(400, "Upgrade request with a body")
+        req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
+        if self._queued >= self.limits.max_pipelined:
+            # Too many requests ahead of this one: answer those, close, and let the client retry
+            # the rest (RFC 9112 9.3.2).  The last one answered carries Connection: close.
+            for item in reversed(self.queue):
+                if type(item) is Request:
+                    item.keep_alive = False
+                    break
+            raise _PipelineFull()
+        self._queued += 1
+        self._current = req
+        self.queue.append(req)
+
+    def on_body(self, data):
+        cur = self._current
+        cur.body.append(data)
+        if cur.chunked and cur.body.received > self.limits.max_body_size:
+            raise Reject(413, "Request body too large")
+
+    def on_message_complete(self):
+        cur = self._current
+        if cur.has_body:
+            cur.body.complete = True
+        self._current = None
+        self._completed += 1
+        if not cur.keep_alive:
+            self.closed = True
+
+
+class _PipelineFull(Exception):
+    pass

@@ -1,0 +1,210 @@
+"""Response framing: the server decides how a response is delimited, never the application.
+
+`frame()` turns a status and header list into the bytes of the response head and a framing
+decision.  It does no I/O.  Rules (RFC 9112 6, 9110 6.4.1):
+
+* no body for HEAD, 1xx, 204 and 304 (Content-Length is kept for HEAD and 304, dropped for 204);
+* the application's Content-Length when it gives one, or one the caller computed;
+* otherwise chunked on HTTP/1.1, or close-delimited on HTTP/1.0;
+* hop-by-hop headers from the application are dropped: framing is ours; `Connection: close` from
+  the application is honoured as a wish to close;
+* a status or header that would break the head (CR, LF, NUL, a non-token name, non-latin-1)
+  raises `InvalidResponse` instead of reaching the wire.
+"""
+from __future__ import annotations
+
+from .dates import http_date
+
+# Framing modes.
+NO_BODY = 0
+LENGTH = 1
+CHUNKED = 2
+CLOSE = 3
+
+_HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+                          "proxy-connection"))
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_good_names: set = set()
+
+
+class InvalidResponse(Exception):
+    """The application's status or headers cannot be framed safely."""
+
+
+class Framing:
+    """What `frame()` decided.  `length` is the exact body size in LENGTH mode."""
+
+    __slots__ = ("head", "mode", "length", "keep_alive", "code")
+
+    def __init__(self, head, mode, length, keep_alive, code):
+        self.head = head
+        self.mode = mode
+        self.length = length
+        self.keep_alive = keep_alive
+        self.code = code
+
+
+def _check_name(name) -> None:
+    if type(name) is not str or not name or not all(c in _TOKEN_CHARS for c in name):
+        raise InvalidResponse(f"invalid header name {name!r}")
+    if len(_good_names) < 512:
+        _good_names.add(name)
+
+
+class _Block:
+    """The validated, encoded part of a head that depends only on the app's status and headers."""
+
+    __slots__ = ("prefix", "code", "length", "app_close", "has_date", "has_server")
+
+
+_blocks: dict = {}
+_BLOCKS_MAX = 512
+
+
+def _analyze(status, headers) -> _Block:
+    if type(status) is not str or len(status) < 3 or not status[:3].isdigit() or status[3:4] not in ("", " "):
+        raise InvalidResponse(f"invalid status {status!r}")
+    code = int(status[:3])
+    if code < 100:
+        raise InvalidResponse(f"invalid status {status!r}")
+    parts = ["HTTP/1.1 ", status, "\r\n"]
+    lines = 1
+    length = None
+    has_date = has_server = app_close = False
+    good = _good_names
+    try:
+        for name, value in headers:
+            if name not in good:
+                _check_name(name)
+            lname = name.lower()
+            if lname in _HOP_BY_HOP:
+                if lname == "connection" and "close" in value.lower():
+                    app_close = True
+                continue
+            if lname == "content-length":
+                v = value.strip()
+                if not v.isdigit() or length is not None:
+                    raise InvalidResponse(f"invalid Content-Length {value!r}")
+                length = int(v)
+                if code == 204:
+                    continue  # RFC 9110 8.6: never on a 204
+            elif lname == "date":
+                has_date = True
+            elif lname == "server":
+                has_server = True
+            parts.append(name)
+            parts.append(": ")
+            parts.append(value)
+            parts.append("\r\n")
+            lines += 1
+    except InvalidResponse:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidResponse(f"headers must be a list of (str, str) tuples: {exc}") from None
+    try:
+        head = "".join(parts)
+    except TypeError:
+        raise InvalidResponse("header names and values must be str") from None
+    # One scan each finds a CR, LF or NUL smuggled inside any value or the status: every
+    # legitimate line ends in exactly one CRLF.
+    if head.count("\n") != lines or head.count("\r") != lines or "\0" in head:
+        raise InvalidResponse("CR, LF or NUL in the status or a header value")
+    try:
+        prefix = head.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidResponse("header value not encodable as latin-1") from None
+    block = _Block()
+    block.prefix = prefix
+    block.code = code
+    block.length = length
+    block.app_close = app_close
+    block.has_date = has_date
+    block.has_server = has_server
+    return block
+
+
+_tail_key = None
+_tail = b""
+
+
+def _date_server_tail(server: bytes) -> bytes:
+    global _tail_key, _tail
+    date = http_date()
+    if _tail_key != (date, server):
+        _tail = b"Date: " + date + b"\r\n" + (b"Server: " + server + b"\r\n" if server else b"") + b"\r\n"
+        _tail_key = (date, server)
+    return _tail
+
+
+def frame(status, headers, method: str, version: str, keep_alive: bool, known_length=None,
+          server: bytes = b"hatchway") -> Framing:
+    try:
+        key = (status, tuple(headers))
+        block = _blocks.get(key)
+    except TypeError:  # unhashable pieces: validate without caching
+        key = block = None
+    if block is None:
+        block = _analyze(status, headers)
+        if key is not None:
+            if len(_blocks) >= _BLOCKS_MAX:
+                _blocks.clear()
+            _blocks[key] = block
+    code = block.code
+    length = block.length
+    if block.app_close:
+        keep_alive = False
+    extra = b""
+    if method == "HEAD" or code < 200 or code == 204 or code == 304:
+        mode = NO_BODY
+        if method == "HEAD" and length is None and known_length is not None and code != 204:
+            extra = b"Content-Length: %d\r\n" % known_length
+        if code < 200:
+            keep_alive = False  # an interim status as a final answer leaves the client unsure; close
+    elif length is not None:
+        mode = LENGTH
+    elif known_length is not None:
+        mode = LENGTH
+        length = known_length
+        extra = b"Content-Length: %d\r\n" % length
+    elif version == "1.1":
+        mode = CHUNKED
+        extra = b"Transfer-Encoding: chunked\r\n"
+    else:
+        mode = CLOSE
+        keep_alive = False
+    if not keep_alive:
+        extra += b"Connection: close\r\n"
+    elif version == "1.0":
+        extra += b"Connection: keep-alive\r\n"
+    if block.has_date or block.has_server:
+        if not block.has_date:
+            extra += b"Date: " + http_date() + b"\r\n"
+        if not block.has_server and server:
+            extra += b"Server: " + server + b"\r\n"
+        tail = b"\r\n"
+    else:
+        tail = _date_server_tail(server)
+    return Framing(block.prefix + extra + tail if extra else block.prefix + tail, mode, length, keep_alive, code)
+
+
+def error_response(code: int, reason: str, body: bytes | None = None, keep_alive: bool = False) -> bytes:
+    """A complete, self-contained response the server itself sends (protocol errors, app failures)."""
+    from .status import reason as phrase
+
+    if body is None:
+        body = f"{code} {phrase(code)}\n".encode("ascii")
+    head = (
+        f"HTTP/1.1 {code} {phrase(code)}\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}"
+    ).encode("ascii")
+    return head + b"Date: " + http_date() + b"\r\nServer: hatchway\r\n\r\n" + body
+
+
+def chunk_header(n: int) -> bytes:
+    return b"%x\r\n" % n
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

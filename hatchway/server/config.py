@@ -1,0 +1,46 @@
+"""Every knob of the server in one flat record.  docs/architecture.md explains each default."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+
+@dataclass
+class ServerConfig:
+    # Concurrency.
+    threads: int = 0                 # 0: the app runs inline on the event loop; N: bounded pool of N
+    max_connections: int = 4096      # per worker; when full, idle keep-alive connections are evicted
+    backlog: int = 2048
+
+    # Timeouts (seconds), all on by default.
+    header_timeout: float = 10.0     # the whole request head; dripped bytes do not extend it
+    keepalive_timeout: float = 620.0 # idle between requests; outlasts ALB (60), nginx (60), GCLB (600)
+    body_timeout: float = 10.0       # grace before body_min_rate applies
+    body_min_rate: float = 500.0     # bytes/s a request body must average after the grace
+    write_timeout: float = 30.0      # no write progress to a slow reader for this long -> close
+    graceful_timeout: float = 30.0   # shutdown waits this long for in-flight requests
+    linger_timeout: float = 2.0      # after an error response, how long unread input is discarded
+
+    # HTTP limits.
+    max_target_size: int = 8192
+    max_header_count: int = 100
+    max_header_size: int = 65536
+    max_body_size: int = 1 << 30
+    max_pipelined: int = 64
+    max_drain: int = 1 << 20          # unread body bytes discarded to keep a connection alive
+    body_spill_size: int = 1 << 20    # buffered body bytes held in memory before spilling to a temp file
+
+    # Identity and logging.
+    server_header: str = "hatchway"
+    access_log: bool = False
+    url_scheme: str | None = None     # None: "https" with TLS, else "http"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "extra"]
+
+    def updated(self, **options) -> "ServerConfig":
+        unknown = set(options) - set(self.names())
+        if unknown:
+            raise TypeError(f"unknown server option(s): {', '.join(sorted(unknown))}")
+        return replace(self, **options)

@@ -1,0 +1,399 @@
+"""The worker: one event-loop thread that accepts without blocking and holds every connection.
+
+The loop knows nothing of HTTP.  A connection object (made by `connection_factory`) is anything
+with `fd`, `deadline`, `idle`, `on_readable()`, `on_writable()`, `on_timeout()`, `close()` and
+`stop_gracefully()`.  The loop calls those from its own thread only.  A connection may hand
+itself to a pool thread; the loop then stops watching it (`suspend`) until the thread gives it
+back (`resume`).  At any moment exactly one thread owns a connection, so connections need no
+locks.
+
+Timeouts are deadlines on the connections, checked on a coarse tick: no timer heap, no per-request
+allocation.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+
+from .config import ServerConfig
+from .pool import ThreadPool
+
+log = logging.getLogger("hatchway.error")
+
+EPOLLIN = select.EPOLLIN
+EPOLLOUT = select.EPOLLOUT
+_READ_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
+TICK = 0.25
+_ACCEPT_BATCH = 64
+_ACCEPT_ERRORS_TO_PAUSE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class _Handshake:
+    """A TLS connection before its handshake is done.  Lives on the loop, holds no thread."""
+
+    __slots__ = ("worker", "sock", "fd", "addr", "listener", "deadline", "idle")
+
+    def __init__(self, worker, sock, addr, listener):
+        self.worker = worker
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.addr = addr
+        self.listener = listener
+        self.deadline = worker.now + worker.config.header_timeout
+        self.idle = True
+
+    def on_readable(self):
+        self._step()
+
+    on_writable = on_readable
+
+    def _step(self):
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.worker.watch(self, EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            self.worker.watch(self, EPOLLOUT)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("TLS handshake with %s failed: %s", self.addr, exc)
+            self.close()
+            return
+        conn = self.worker.connection_factory(self.worker, self.sock, self.addr, self.listener)
+        self.worker.replace(self, conn)
+        conn.on_readable()  # decrypted bytes may already be waiting inside the TLS layer
+
+    def on_timeout(self):
+        self.close()
+
+    def stop_gracefully(self):
+        self.close()
+
+    def close(self):
+        self.worker.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Worker:
+    """Serve `listeners` with connections from `connection_factory` until shut down."""
+
+    def __init__(self, listeners, connection_factory, config: ServerConfig | None = None):
+        self.listeners = {listener.fd: listener for listener in listeners}
+        self.connection_factory = connection_factory
+        self.config = config or ServerConfig()
+        self.conns: dict = {}
+        self.now = time.monotonic()
+        self.pool = ThreadPool(self.config.threads) if self.config.threads > 0 else None
+        self._epoll = None
+        self._wake_r = self._wake_w = -1
+        self._calls: deque = deque()
+        self._stop_requested = False
+        self._draining = False
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._running = False
+        self._accept_paused = False
+        self._closed = False
+        self.on_tick = None  # optional hook called on every tick with `now` (liveness, reload checks)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def serve_forever(self, poll_interval: float = TICK) -> None:
+        if self._closed:
+            raise RuntimeError("server is closed")
+        self._stopped.clear()
+        self._stop_requested = False
+        self._draining = False
+        self._running = True
+        self._epoll = select.epoll()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._epoll.register(self._wake_r, EPOLLIN)
+        for fd in self.listeners:
+            self._epoll.register(fd, EPOLLIN)
+        try:
+            self._loop(poll_interval)
+        finally:
+            self._finish()
+
+    def shutdown(self, graceful: bool = True) -> None:
+        """Stop serving; callable from any thread.  Returns when serve_forever has returned."""
+        self.request_stop(graceful)
+        if self._running and threading.current_thread() is not getattr(self, "_loop_thread", None):
+            self._stopped.wait()
+
+    def request_stop(self, graceful: bool = True) -> None:
+        """Ask the loop to stop, without waiting; safe from signal handlers and other threads."""
+        self._graceful = graceful
+        self._stop_requested = True
+        self._wake()
+
+    def call_soon(self, fn, *args) -> None:
+        """Run fn(*args) on the loop thread, soon.  Thread-safe."""
+        self._calls.append((fn, args))
+        self._wake()
+
+    def server_close(self) -> None:
+        self._closed = True
+        if self.pool is not None:
+            self.pool.stop(timeout=1.0)
+            self.pool = None
+        for listener in self.listeners.values():
+            listener.close()
+        self.listeners = {}
+
+    # -- used by connections ------------------------------------------------------------------
+    def watch(self, conn, events: int) -> None:
+        try:
+            self._epoll.modify(conn.fd, events)
+        except FileNotFoundError:
+            self._epoll.register(conn.fd, events)
+
+    def suspend(self, conn) -> None:
+        """Stop watching conn: a pool thread owns it now."""
+        try:
+            self._epoll.unregister(conn.fd)
+        except (FileNotFoundError, ValueError, OSError):
+            pass
+
+    def resume(self, conn, events: int = EPOLLIN) -> None:
+        """A pool thread gives conn back to the loop.  epoll is thread-safe; no wake-up needed."""
+        if self._stop_requested or self._draining:
+            # Let the loop thread decide, with the rest of the drain.
+            self.call_soon(self._resume_on_loop, conn, events)
+            return
+        try:
+            self._epoll.register(conn.fd, events)
+        except (FileExistsError, ValueError, OSError):
+            self.call_soon(self._resume_on_loop, conn, events)
+
+    def _resume_on_loop(self, conn, events):
+        if self.conns.get(conn.fd) is not conn:
+            return
+        try:
+            self._epoll.register(conn.fd, events)
+        except FileExistsError:
+            self._epoll.modify(conn.fd, events)
+        except (ValueError, OSError):
+            return
+        if self._draining:
+            conn.stop_gracefully()
+
+    def replace(self, old, new) -> None:
+        self.conns[new.fd] = new
+
+    def forget(self, conn) -> None:
+        """conn is closing (any thread): drop it.  Must run before its fd is closed and reused."""
+        fd = conn.fd
+        if self.conns.get(fd) is conn:
+            del self.conns[fd]
+            try:
+                self._epoll.unregister(fd)
+            except (FileNotFoundError, ValueError, OSError, AttributeError):
+                pass
+            if self._accept_paused:
+                self._wake()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _loop(self, poll_interval: float) -> None:
+        self._loop_thread = threading.current_thread()
+        epoll_poll = self._epoll.poll
+        conns = self.conns
+        listeners = self.listeners
+        wake_r = self._wake_r
+        monotonic = time.monotonic
+        read_events = _READ_EVENTS
+        next_tick = monotonic() + poll_interval
+        timeout = poll_interval
+        while True:
+            events = epoll_poll(timeout)
+            self.now = now = monotonic()
+            for fd, ev in events:
+                conn = conns.get(fd)
+                if conn is not None:
+                    if ev & read_events:
+                        conn.on_readable()
+                        if ev & EPOLLOUT and conns.get(fd) is conn:
+                            conn.on_writable()
+                    else:
+                        conn.on_writable()
+                elif fd in listeners:
+                    self._accept(listeners[fd])
+                elif fd == wake_r:
+                    self._on_wake()
+            if now >= next_tick:
+                next_tick = now + poll_interval
+                self._tick(now)
+                if self._stop_requested and self._progress_stop(now):
+                    return
+            timeout = max(0.0, next_tick - monotonic()) if not self._calls else 0
+
+    def _on_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("error in loop callback")
+        if self._accept_paused and len(self.conns) < self.config.max_connections:
+            self._resume_accept()
+        if self._stop_requested and not self._draining:
+            self._begin_stop()
+
+    def _tick(self, now: float) -> None:
+        for conn in [c for c in self.conns.values() if c.deadline <= now]:
+            if self.conns.get(conn.fd) is conn:
+                try:
+                    conn.on_timeout()
+                except Exception:
+                    log.exception("error in timeout handling")
+                    conn.close()
+        if self._accept_paused and len(self.conns) < self.config.max_connections:
+            self._resume_accept()
+        if self.on_tick is not None:
+            self.on_tick(now)
+
+    # -- accepting ------------------------------------------------------------------------------
+    def _accept(self, listener) -> None:
+        conns = self.conns
+        limit = self.config.max_connections
+        factory = self.connection_factory
+        for _ in range(_ACCEPT_BATCH):
+            if len(conns) >= limit and not self._evict_idle():
+                self._pause_accept()
+                return
+            try:
+                sock, addr = listener.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno in _ACCEPT_ERRORS_TO_PAUSE:
+                    log.error("accept failed: %s; pausing accept until a connection closes", exc.strerror)
+                    self._pause_accept()
+                    return
+                raise
+            sock.setblocking(False)
+            if listener.kind == "tcp":
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            else:
+                addr = ("", 0) if not addr else (addr, 0)
+            try:
+                if listener.ssl_context is not None:
+                    sock = listener.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                    conn = _Handshake(self, sock, addr, listener)
+                else:
+                    conn = factory(self, sock, addr, listener)
+            except OSError as exc:
+                log.info("dropping connection from %s: %s", addr, exc)
+                sock.close()
+                continue
+            conns[conn.fd] = conn
+            self._epoll.register(conn.fd, EPOLLIN)
+            if listener.ssl_context is not None:
+                conn.on_readable()
+
+    def _evict_idle(self) -> bool:
+        """At the connection limit, close the longest-idle keep-alive connection to make room:
+        idle sockets must never starve a fresh client."""
+        oldest = None
+        for conn in self.conns.values():
+            if conn.idle and (oldest is None or conn.deadline < oldest.deadline):
+                oldest = conn
+        if oldest is None:
+            return False
+        oldest.close()
+        return True
+
+    def _pause_accept(self) -> None:
+        if not self._accept_paused:
+            self._accept_paused = True
+            for fd in self.listeners:
+                try:
+                    self._epoll.unregister(fd)
+                except (FileNotFoundError, OSError):
+                    pass
+
+    def _resume_accept(self) -> None:
+        if self._accept_paused and not self._draining:
+            self._accept_paused = False
+            for fd in self.listeners:
+                try:
+                    self._epoll.register(fd, EPOLLIN)
+                except (FileExistsError, OSError):
+                    pass
+
+    # -- stopping -------------------------------------------------------------------------------
+    def _begin_stop(self) -> None:
+        self._draining = True
+        self._stop_deadline = self.now + (self.config.graceful_timeout if self._graceful else 0.0)
+        for fd in self.listeners:
+            try:
+                self._epoll.unregister(fd)
+            except (FileNotFoundError, OSError):
+                pass
+        self._accept_paused = True
+        for conn in list(self.conns.values()):
+            if self.conns.get(conn.fd) is conn:
+                conn.stop_gracefully()
+
+    def _progress_stop(self, now: float) -> bool:
+        if not self._draining:
+            self._begin_stop()
+        if not self.conns:
+            return True
+        if now >= self._stop_deadline:
+            n = len(self.conns)
+            if n:
+                log.warning("graceful timeout: closing %d connection(s) still open", n)
+            for conn in list(self.conns.values()):
+                conn.close()
+            return True
+        return False
+
+    def _finish(self) -> None:
+        for conn in list(self.conns.values()):
+            try:
+                conn.close()
+            except Exception:
+                pass
+        self.conns.clear()
+        try:
+            self._epoll.close()
+        finally:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
+            self._running = False
+            self._stopped.set()

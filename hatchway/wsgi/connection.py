@@ -1,0 +1,707 @@
+"""One HTTP/1.1 connection: the parser's events driven over a socket into a WSGI application.
+
+Life of a connection (states):
+
+    IDLE --bytes--> HEAD --head done--> (BODY: inline mode buffers the body on the loop)
+         --> dispatch: the app runs inline on the loop, or on a pool thread (BUSY)
+         --> the response is written; if the socket is full, inline mode waits in WRITING
+         --> keep-alive: back to IDLE (or straight on to the next pipelined request)
+         --> DRAIN while an unread request body is discarded (bounded by max_drain)
+    any  --error--> LINGER: error response sent, write side shut, input discarded briefly, close
+
+Exactly one thread owns a connection at a time: the loop, or the pool thread it was handed to.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import ssl
+import time
+
+from ..http import response as framing_rules
+from ..http.protocol import ProtocolError, Request, RequestParser
+from ..http.response import CHUNKED, CLOSE, LAST_CHUNK, LENGTH, NO_BODY, InvalidResponse, error_response, frame
+from .accesslog import log_access
+from .environ import build_environ
+from .errors import BodyError, ClientGone
+from .filewrapper import FileWrapper
+from .input import EMPTY_INPUT, Input
+
+log = logging.getLogger("hatchway.error")
+
+IDLE, HEAD, BODY, BUSY, WRITING, DRAIN, LINGER, CLOSED = range(8)
+RECV_SIZE = 65536
+INF = float("inf")
+_IOV_MAX = 1024
+EPOLLIN = select.EPOLLIN
+EPOLLOUT = select.EPOLLOUT
+_WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+_WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
+_monotonic = time.monotonic
+
+
+class _FileRange:
+    """Part of a file still to be sent with os.sendfile."""
+
+    __slots__ = ("fd", "offset", "count")
+
+    def __init__(self, fd, offset, count):
+        self.fd = fd
+        self.offset = offset
+        self.count = count
+
+
+class HTTPConnection:
+    __slots__ = (
+        "worker", "gateway", "sock", "fd", "addr", "parser", "state", "deadline", "idle", "env_base",
+        "tls", "peer_eof", "stop_after", "head_start", "body_start", "drain_left", "drain_start",
+        # the exchange in progress
+        "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
+        "continued", "body_done", "close_after", "started", "_start_response", "_write",
+    )
+
+    def __init__(self, worker, sock, addr, env_base, gateway):
+        self.worker = worker
+        self.gateway = gateway
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.addr = addr
+        self.env_base = env_base
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        self.parser = RequestParser(gateway.limits, gateway.config.body_spill_size)
+        self.state = IDLE
+        self.idle = True
+        self.peer_eof = False
+        self.stop_after = False
+        self.head_start = worker.now
+        # The first request must arrive within the header timeout, not the keep-alive one.
+        self.deadline = worker.now + gateway.config.header_timeout
+        self.req = None
+        self.result = None
+        self.pending = None
+        self.framing = None
+        self.drain_left = 0
+        self._start_response = self.start_response
+        self._write = self.write
+
+    # ---------------------------------------------------------------- loop callbacks
+    def on_readable(self) -> None:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+            if self.tls:
+                while self.sock.pending():
+                    data += self.sock.recv(RECV_SIZE)
+        except _WANT_READ:
+            return
+        except OSError:
+            self._lost("reset while reading")
+            return
+        if not data:
+            self._on_eof()
+            return
+        state = self.state
+        if state == LINGER:
+            return
+        self.parser.feed(data)
+        if state == DRAIN:
+            self._drain_progress()
+            return
+        if state == WRITING:
+            return  # pipelined bytes wait in the parser until the response is out
+        self._process()
+
+    def on_writable(self) -> None:
+        if self.state != WRITING:
+            return
+        try:
+            done = self._pump()
+        except ClientGone as exc:
+            self._lost(str(exc) or "gone while writing")
+            return
+        if done:
+            self.worker.watch(self, EPOLLIN)
+            if self._finish_exchange():
+                self._process()
+
+    def on_timeout(self) -> None:
+        state = self.state
+        if state == IDLE:
+            self.close()
+        elif state == HEAD:
+            log.info("408 to %s: request head not received within %.1fs", self._peer(),
+                     self.gateway.config.header_timeout)
+            self._reject(408, "Request header timeout")
+        elif state == BODY or state == DRAIN:
+            log.info("408 to %s: request body arriving below the minimum rate", self._peer())
+            if state == BODY:
+                self._reject(408, "Request body timeout")
+            else:
+                self.close()
+        elif state == WRITING:
+            log.info("closing connection to %s: no write progress for %.1fs", self._peer(),
+                     self.gateway.config.write_timeout)
+            self.close()
+        elif state == LINGER:
+            self.close()
+
+    def stop_gracefully(self) -> None:
+        """Worker shutdown: close at once if idle, else after the response in progress."""
+        self.stop_after = True
+        if self.state == IDLE or self.state == DRAIN or (self.state == HEAD and not self.parser.queue):
+            self.close()
+
+    # ---------------------------------------------------------------- request flow (owner thread)
+    def _process(self) -> None:
+        """Answer queued requests in order, as far as the socket and the body allow."""
+        parser = self.parser
+        queue = parser.queue
+        gateway = self.gateway
+        while queue:
+            item = queue[0]
+            if type(item) is ProtocolError:
+                self._reject(item.status, item.reason)
+                return
+            req = item
+            body = req.body
+            if gateway.pool is not None:
+                self.state = BUSY
+                self.idle = False
+                self.deadline = INF
+                self.worker.suspend(self)
+                gateway.pool.submit(self._serve_in_thread)
+                return
+            if req.has_body and not body.complete:
+                if body.error is not None:
+                    parser.request_done()  # never dispatched; the ProtocolError behind it answers
+                    continue
+                if not req.expect_continue:
+                    # Inline mode: buffer the body on the loop so a slow sender never blocks it.
+                    now = self.worker.now
+                    if self.state != BODY:
+                        self.state = BODY
+                        self.idle = False
+                        self.body_start = now
+                    cfg = gateway.config
+                    self.deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
+                    return
+            self.body_start = self.worker.now
+            if not self._respond(req, False):
+                return
+            if not self._finish_exchange():
+                return
+        self._await_next()
+
+    def _await_next(self) -> None:
+        if self.peer_eof or self.parser.closed and not self.parser.queue:
+            self.close()
+            return
+        now = self.worker.now
+        if self.parser.in_head:
+            if self.state != HEAD:
+                self.state = HEAD
+                self.idle = False
+                self.head_start = now
+                self.deadline = now + self.gateway.config.header_timeout
+        else:
+            self.state = IDLE
+            self.idle = True
+            self.deadline = now + self.gateway.config.keepalive_timeout
+
+    def _serve_in_thread(self) -> None:
+        """Pool thread: serve queued requests with blocking I/O, then hand the connection back."""
+        parser = self.parser
+        queue = parser.queue
+        try:
+            while queue:
+                item = queue[0]
+                if type(item) is ProtocolError:
+                    self._reject(item.status, item.reason, hand_back=True)
+                    return
+                req = item
+                if req.body.error is not None and not req.body.complete and not req.body.received:
+                    parser.request_done()
+                    continue
+                self.body_start = _monotonic()
+                self._respond(req, True)
+                if not self._finish_exchange():
+                    if self.state == DRAIN:
+                        self.worker.resume(self)
+                    return
+            self.worker.now = max(self.worker.now, _monotonic())
+            self._await_next()
+            if self.state != CLOSED:
+                self.worker.resume(self)
+        except Exception:
+            log.exception("unexpected error serving %s", self._peer())
+            self.close()
+
+    # ---------------------------------------------------------------- the exchange
+    def _respond(self, req: Request, blocking: bool) -> bool:
+        """Run the application for req.  True when the response is complete, False when the rest
+        waits for the socket (inline mode only)."""
+        self.req = req
+        self.status = None
+        self.headers = None
+        self.framing = None
+        self.result = None
+        self.iterator = None
+        self.sent = 0
+        self.blocking = blocking
+        self.continued = False
+        self.body_done = False
+        self.close_after = False
+        self.started = _monotonic()
+        gateway = self.gateway
+        environ = build_environ(self.env_base, req, Input(self, req) if req.has_body else EMPTY_INPUT)
+        try:
+            result = gateway.app(environ, self._start_response)
+            self.result = result
+            if type(result) is list and len(result) == 1 and self.status is not None:
+                return self._send_whole(result[0])
+            if type(result) is FileWrapper and not self.tls and self.status is not None:
+                sent = self._try_sendfile(result)
+                if sent is not None:
+                    return sent
+            self.iterator = iter(result)
+            return self._pump()
+        except ClientGone as exc:
+            self._lost(str(exc) or "gone")
+            return False
+        except Exception as exc:
+            return self._app_failed(exc)
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if self.framing is not None:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        self.status = status
+        self.headers = headers
+        return self._write
+
+    def write(self, data) -> None:
+        """The PEP 3333 write() callable: sends at once, blocking (bounded by write_timeout)."""
+        if self.status is None:
+            raise AssertionError("write() before start_response()")
+        if not data:
+            return
+        blocking = self.blocking
+        self.blocking = True
+        try:
+            self._emit(data)
+        finally:
+            self.blocking = blocking
+
+    def _keep_alive(self, req) -> bool:
+        if not req.keep_alive or self.stop_after or self.peer_eof or self.worker.draining:
+            return False
+        body = req.body
+        if req.has_body and not body.complete:
+            if req.expect_continue and not self.continued:
+                return False  # the client may or may not send the body now; only closing is safe
+            if req.content_length is not None:
+                return req.content_length - body.received <= self.gateway.config.max_drain
+        return True
+
+    def _frame(self, known_length):
+        req = self.req
+        keep_alive = req.keep_alive
+        if keep_alive and (req.has_body or self.stop_after or self.peer_eof or self.worker._draining):
+            keep_alive = self._keep_alive(req)
+        f = frame(self.status, self.headers, req.method, req.version, keep_alive, known_length,
+                  self.gateway.server_header)
+        self.framing = f
+        return f
+
+    def _send_whole(self, chunk) -> bool:
+        """The common case: the whole body in one piece; one send for head and body."""
+        if type(chunk) is not bytes:
+            _check_chunk(chunk)
+        f = self._frame(len(chunk))
+        self.body_done = True
+        if f.mode == NO_BODY:
+            return self._write_bufs([f.head])
+        if len(chunk) > f.length:
+            self._overflow(len(chunk), f.length)
+            chunk = chunk[:f.length]
+        elif len(chunk) < f.length:
+            self.close_after = True
+            log.error("%s %s: application sent %d of %d promised body bytes; closing",
+                      self.req.method, self.req.target.decode("latin-1"), len(chunk), f.length)
+        self.sent = len(chunk)
+        if len(chunk) < 16384:
+            data = f.head + chunk
+            if self.pending is None and not self.tls:
+                try:
+                    n = self.sock.send(data)
+                except _WANT_WRITE:
+                    n = 0
+                except OSError as exc:
+                    raise ClientGone(f"write failed: {exc.strerror or exc}") from None
+                if n == len(data):
+                    return True
+                return self._write_bufs([memoryview(data)[n:]])
+            return self._write_bufs([data])
+        return self._write_bufs([f.head, chunk])
+
+    def _try_sendfile(self, wrapper):
+        """wsgi.file_wrapper over a real file: head, then os.sendfile with no copies."""
+        filelike = wrapper.filelike
+        try:
+            fd = filelike.fileno()
+            offset = filelike.tell()
+            size = os.fstat(fd).st_size - offset
+        except (AttributeError, OSError, ValueError):
+            return None
+        f = self._frame(size)
+        self.body_done = True
+        if f.mode == NO_BODY:
+            return self._write_bufs([f.head])
+        count = min(size, f.length)
+        if count < f.length:
+            self.close_after = True  # the app promised more than the file holds
+        self.sent = count
+        return self._write_bufs([f.head, _FileRange(fd, offset, count)])
+
+    def _pump(self) -> bool:
+        """Move the app's iterable to the socket.  Returns False when waiting for writability."""
+        if self.pending and not self._flush():
+            return False
+        if self.body_done:
+            return True
+        it = self.iterator
+        emit = self._emit
+        try:
+            for chunk in it:
+                if chunk:
+                    if not emit(chunk):
+                        return False
+                    if self.close_after or self.framing.mode == NO_BODY:
+                        break
+        except ClientGone:
+            raise
+        except Exception as exc:
+            return self._app_failed(exc)
+        if self.status is None:
+            return self._app_failed(AssertionError("application returned without calling start_response"))
+        f = self.framing
+        if f is None:
+            f = self._frame(0)
+            self.body_done = True
+            return self._write_bufs([f.head] if f.mode != CHUNKED else [f.head, LAST_CHUNK])
+        self.body_done = True
+        if f.mode == CHUNKED:
+            return self._write_bufs([LAST_CHUNK])
+        if f.mode == LENGTH and self.sent < f.length:
+            log.error("%s %s: application sent %d of %d promised body bytes; closing",
+                      self.req.method, self.req.target.decode("latin-1"), self.sent, f.length)
+            self.close_after = True
+        return True
+
+    def _emit(self, chunk) -> bool:
+        if type(chunk) is not bytes:
+            _check_chunk(chunk)
+        f = self.framing
+        if f is None:
+            f = self._frame(None)
+            bufs = [f.head]
+        else:
+            bufs = []
+        mode = f.mode
+        n = len(chunk)
+        if mode == LENGTH:
+            left = f.length - self.sent
+            if n > left:
+                self._overflow(self.sent + n, f.length)
+                chunk = chunk[:left]
+                n = left
+            if n:
+                bufs.append(chunk)
+        elif mode == CHUNKED:
+            bufs.append(b"%x\r\n" % n)
+            bufs.append(chunk)
+            bufs.append(b"\r\n")
+        elif mode == CLOSE:
+            bufs.append(chunk)
+        self.sent += n
+        if not bufs:
+            return True
+        return self._write_bufs(bufs)
+
+    def _overflow(self, attempted: int, length: int) -> None:
+        log.error("%s %s: application sent more than its Content-Length (%d > %d); surplus dropped, closing",
+                  self.req.method, self.req.target.decode("latin-1"), attempted, length)
+        self.close_after = True
+
+    def _app_failed(self, exc) -> bool:
+        req = self.req
+        if isinstance(exc, BodyError):
+            status = exc.status
+            log.info("%d to %s: %s", status, self._peer(), exc.reason)
+        elif isinstance(exc, InvalidResponse):
+            status = 500
+            log.error("invalid response from application for %s %s: %s", req.method,
+                      req.target.decode("latin-1"), exc)
+        else:
+            status = 500
+            log.error("error in application for %s %s", req.method, req.target.decode("latin-1"), exc_info=exc)
+        if self.framing is not None:
+            # The head is out: the only honest signal left is to cut the connection.
+            self._abort()
+            return False
+        self._close_result()
+        self.pending = None
+        self.framing = _ErrorFraming(status)
+        self.body_done = True
+        self.close_after = True
+        self.sent = 0
+        return self._write_bufs([error_response(status, "")])
+
+    # ---------------------------------------------------------------- finishing
+    def _finish_exchange(self) -> bool:
+        """The response is out.  Returns True when the connection goes on to the next request."""
+        if self.state == CLOSED:
+            return False
+        req = self.req
+        self._close_result()
+        gateway = self.gateway
+        f = self.framing
+        if gateway.access_log:
+            log_access(self.env_base.get("REMOTE_ADDR", ""), req, f.code if f else 0, self.sent,
+                       _monotonic() - self.started)
+        self.parser.request_done()
+        self.req = None
+        if self.close_after or f is None or not f.keep_alive:
+            self.close()
+            return False
+        body = req.body
+        if req.has_body and not body.complete:
+            if body.error is not None:
+                self.close()
+                return False
+            # Discard the unread rest of the body, up to max_drain, to keep the connection.
+            self.drain_left = gateway.config.max_drain
+            self.drain_start = body.received
+            self.state = DRAIN
+            self.idle = False
+            cfg = gateway.config
+            self.deadline = self.worker.now + cfg.body_timeout + cfg.max_drain / cfg.body_min_rate
+            return False
+        return True
+
+    def _drain_progress(self) -> None:
+        parser = self.parser
+        cur = parser._current
+        if cur is not None and not cur.body.complete and cur.body.discard:
+            if cur.body.received - self.drain_start > self.drain_left:
+                self.close()
+            return
+        # drained: carry on with whatever follows
+        self.state = IDLE
+        self._process()
+
+    def _close_result(self) -> None:
+        result = self.result
+        if result is not None:
+            self.result = None
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("error closing the application's iterable")
+
+    # ---------------------------------------------------------------- reading the body (blocking)
+    def read_body(self, req) -> None:
+        """Called by wsgi.input on the owning thread when it needs more bytes of req's body."""
+        sock = self.sock
+        if req.expect_continue and not self.continued:
+            self.continued = True
+            if self.framing is None:
+                blocking = self.blocking
+                self.blocking = True
+                try:
+                    self._write_bufs([framing_rules.CONTINUE])
+                finally:
+                    self.blocking = blocking
+        cfg = self.gateway.config
+        body = req.body
+        while True:
+            try:
+                data = sock.recv(RECV_SIZE)
+                break
+            except _WANT_READ:
+                deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
+                timeout = deadline - _monotonic()
+                if timeout <= 0 or not _wait(self.fd, select.POLLIN, timeout):
+                    self.close_after = True
+                    raise BodyError(408, "request body arriving below the minimum rate") from None
+            except OSError as exc:
+                raise ClientGone(f"reset while reading the body: {exc}") from None
+        if not data:
+            self.parser.feed_eof()
+            self.peer_eof = True
+            raise ClientGone("client closed the connection mid-body")
+        self.parser.feed(data)
+
+    # ---------------------------------------------------------------- writing
+    def _write_bufs(self, bufs) -> bool:
+        if self.pending:
+            self.pending.extend(bufs)
+            return self._flush()
+        self.pending = bufs
+        return self._flush()
+
+    def _flush(self) -> bool:
+        """Send pending buffers.  Blocking mode waits (bounded by write_timeout); inline mode
+        parks the connection in WRITING and returns False when the socket is full."""
+        pending = self.pending
+        sock = self.sock
+        while pending:
+            first = pending[0]
+            try:
+                if type(first) is _FileRange:
+                    n = os.sendfile(self.fd, first.fd, first.offset, min(first.count, 1 << 30))
+                    if n == 0:
+                        raise ClientGone("file ended before the promised length")
+                    first.offset += n
+                    first.count -= n
+                    if not first.count:
+                        pending.pop(0)
+                    continue
+                if len(pending) == 1 or self.tls:
+                    n = sock.send(first)
+                else:
+                    n = sock.sendmsg(pending[:_IOV_MAX] if len(pending) > _IOV_MAX else pending)
+            except _WANT_WRITE:
+                if not self._wait_writable():
+                    return False
+                continue
+            except OSError as exc:
+                self.pending = None
+                raise ClientGone(f"write failed: {exc.strerror or exc}") from None
+            # drop what went out
+            while n:
+                first = pending[0]
+                size = len(first)
+                if n >= size:
+                    n -= size
+                    pending.pop(0)
+                    if not pending:
+                        break
+                    if type(pending[0]) is _FileRange:
+                        break
+                else:
+                    pending[0] = memoryview(first)[n:]
+                    n = 0
+            if not self.blocking and pending:
+                self.deadline = self.worker.now + self.gateway.config.write_timeout
+        self.pending = None
+        return True
+
+    def _wait_writable(self) -> bool:
+        if self.blocking:
+            if not _wait(self.fd, select.POLLOUT, self.gateway.config.write_timeout):
+                raise ClientGone("no write progress within write_timeout")
+            return True
+        if self.state != WRITING:
+            self.state = WRITING
+            self.idle = False
+            self.worker.watch(self, EPOLLOUT)
+        self.deadline = self.worker.now + self.gateway.config.write_timeout
+        return False
+
+    # ---------------------------------------------------------------- ending
+    def _reject(self, status: int, reason: str, hand_back: bool = False) -> None:
+        """Answer a protocol error, shut the write side, and discard input briefly (so the peer
+        reads our answer instead of a reset), then close."""
+        log.info("%d to %s: %s", status, self._peer(), reason)
+        self.parser.closed = True
+        self.parser.queue.clear()
+        try:
+            self.sock.send(error_response(status, reason))
+            self.sock.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            self.close()
+            return
+        self.state = LINGER
+        self.idle = False
+        self.worker.now = max(self.worker.now, _monotonic())
+        self.deadline = self.worker.now + self.gateway.config.linger_timeout
+        if hand_back:
+            self.worker.resume(self)
+
+    def _on_eof(self) -> None:
+        self.peer_eof = True
+        self.parser.feed_eof()
+        state = self.state
+        if state == WRITING:
+            return  # finish writing: a half-closed client still reads its answers
+        if state == LINGER or state == DRAIN or not self.parser.queue:
+            self.close()
+            return
+        self.worker.watch(self, 0)  # level-triggered EOF would fire forever
+        self._process()
+
+    def _lost(self, why: str) -> None:
+        log.debug("connection from %s lost: %s", self._peer(), why)
+        self.close()
+
+    def _abort(self) -> None:
+        log.info("aborting connection to %s after a failure mid-response", self._peer())
+        self.close()
+
+    def close(self) -> None:
+        if self.state == CLOSED:
+            return
+        self.state = CLOSED
+        self.idle = False
+        self.worker.forget(self)
+        self._close_result()
+        for item in self.parser.queue:
+            if type(item) is Request:
+                item.body.close()
+        cur = self.parser._current
+        if cur is not None:
+            cur.body.close()
+        self.pending = None
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _peer(self) -> str:
+        addr = self.addr
+        if isinstance(addr, tuple) and addr and addr[0]:
+            return f"{addr[0]}:{addr[1]}"
+        return "unix peer"
+
+
+def _check_chunk(chunk) -> None:
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise TypeError(f"the application must produce bytes, not {type(chunk).__name__}")
+
+
+class _ErrorFraming:
+    """Stands in for a Framing once the server answered on the application's behalf."""
+
+    __slots__ = ("mode", "length", "keep_alive", "code", "head")
+
+    def __init__(self, code):
+        self.mode = LENGTH
+        self.length = 0
+        self.keep_alive = False
+        self.code = code
+        self.head = b""
+
+
+def _wait(fd: int, events: int, timeout: float) -> bool:
+    p = select.poll()
+    p.register(fd, events)
+    return bool(p.poll(max(0.0, timeout) * 1000))

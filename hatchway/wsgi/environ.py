@@ -1,0 +1,108 @@
+"""Building the PEP 3333 environ for one request.
+
+The constant part is built once per listener and once per connection and copied (a C-level dict
+copy); per request only the request-specific keys are set.  Header names map to their CGI keys
+through a bounded cache.
+"""
+from __future__ import annotations
+
+import sys
+from urllib.parse import unquote_to_bytes
+
+import httptools
+
+from ..http import policy
+
+_KEYS: dict = {}
+_KEYS_MAX = 2048
+_SPECIAL_KEYS = {"CONTENT_TYPE", "CONTENT_LENGTH"}
+
+
+def header_key(name: bytes):
+    """`Content-Type` -> CONTENT_TYPE, `X-Foo` -> HTTP_X_FOO, names with `_` -> None (dropped)."""
+    key = _KEYS.get(name)
+    if key is None and name not in _KEYS:
+        if policy.drop_header(name):
+            key = None
+        else:
+            key = name.decode("latin-1").upper().replace("-", "_")
+            if key not in _SPECIAL_KEYS:
+                key = "HTTP_" + key
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[name] = key
+    return key
+
+
+def listener_environ(listener, url_scheme: str, multithread: bool, multiprocess: bool, file_wrapper) -> dict:
+    name, port = listener.server_name_port
+    return {
+        "SERVER_NAME": name,
+        "SERVER_PORT": port,
+        "SCRIPT_NAME": "",
+        "SERVER_SOFTWARE": "hatchway",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": url_scheme,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": multithread,
+        "wsgi.multiprocess": multiprocess,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": file_wrapper,
+    }
+
+
+def connection_environ(base: dict, addr) -> dict:
+    env = base.copy()
+    if addr and isinstance(addr, tuple) and addr[0]:
+        env["REMOTE_ADDR"] = addr[0]
+        env["REMOTE_PORT"] = str(addr[1])
+    else:
+        env["REMOTE_ADDR"] = ""
+        env["REMOTE_PORT"] = ""
+    return env
+
+
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+
+
+def build_environ(base: dict, req, wsgi_input) -> dict:
+    env = base.copy()
+    target = req.target
+    env["REQUEST_METHOD"] = req.method
+    env["SERVER_PROTOCOL"] = _PROTOCOLS[req.version]
+    raw = target.decode("latin-1")
+    env["RAW_URI"] = raw
+    env["REQUEST_URI"] = raw
+    host_override = None
+    if target[:1] == b"/":
+        path, _, query = target.partition(b"?")
+    elif target == b"*":
+        path, query = b"*", b""
+    else:
+        # absolute-form: the target's authority replaces any Host header (RFC 9112 3.2.2)
+        url = httptools.parse_url(target)
+        path = url.path or b"/"
+        query = url.query or b""
+        host_override = url.host + (b":%d" % url.port if url.port else b"")
+    if b"#" in path:
+        path = path.partition(b"#")[0]
+    env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+    env["QUERY_STRING"] = query.decode("latin-1")
+    keys = _KEYS
+    for name, value in req.headers:
+        key = keys.get(name)
+        if key is None:
+            key = header_key(name)
+            if key is None:
+                continue
+        v = value.decode("latin-1")
+        if key in env:
+            # Repeated fields combine into one list (RFC 9110 5.3); cookies join with "; ".
+            v = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + v
+        env[key] = v
+    if host_override is not None:
+        env["HTTP_HOST"] = host_override.decode("latin-1")
+    if req.chunked:
+        env.pop("CONTENT_LENGTH", None)
+    env["wsgi.input"] = wsgi_input
+    return env
