@@ -45,6 +45,7 @@ PY = sys.executable
 START_DEADLINE = 20.0  # seconds for a server to accept connections
 STOP_DEADLINE = 10.0  # seconds for a process group to exit after SIGTERM, before SIGKILL
 POLL_INTERVAL = 0.02  # seconds between checks while waiting on a deadline
+BUSY_WINDOW = 0.5  # seconds of /proc/stat sampling before each cell, to see other work on the machine
 
 POST_BODY = b"p" * 4096
 POST_LUA = """\
@@ -238,6 +239,32 @@ def stop_all() -> None:
         stop_server(server)
 
 
+def cpu_busy_pct(window: float = BUSY_WINDOW) -> dict[str, float]:
+    """Per-CPU busy % over a short window, from /proc/stat; taken between cells, so it is other work."""
+    def sample():
+        with open("/proc/stat") as f:
+            rows = [line.split() for line in f if re.match(r"cpu\d", line)]
+        return {r[0]: (sum(map(int, r[1:])), int(r[4]) + int(r[5])) for r in rows}  # (total, idle + iowait)
+
+    before = sample()
+    time.sleep(window)
+    after = sample()
+    busy = {}
+    for cpu, (total, idle) in after.items():
+        dt, di = total - before[cpu][0], idle - before[cpu][1]
+        busy[cpu] = round(100.0 * (dt - di) / dt, 1) if dt else 0.0
+    return busy
+
+
+def wait_for_quiet(threshold: float | None, deadline_s: float) -> dict:
+    """With a threshold, wait (up to deadline_s) until every CPU is below threshold % busy; report what was seen."""
+    t0 = time.monotonic()
+    busy = cpu_busy_pct()
+    while threshold is not None and max(busy.values()) >= threshold and time.monotonic() - t0 < deadline_s:
+        busy = cpu_busy_pct()
+    return {"cpu_busy_before_pct": busy, "quiet_wait_s": round(time.monotonic() - t0 - BUSY_WINDOW, 1)}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -343,8 +370,9 @@ def run_wrk(scenario: Scenario, port: int, seconds: float, cpus: str, lua_path: 
 
 
 def run_cell(variant: Variant, scenario: Scenario, opts, lua_path: str, log_dir: str) -> dict:
-    # The 1-minute load average before each cell: on a shared machine, other work skews figures; this shows it.
+    # On a shared machine other work skews figures: record how busy the CPUs were just before the cell.
     cell = {"server": variant.name, "scenario": scenario.name, "loadavg_before": round(os.getloadavg()[0], 2)}
+    cell.update(wait_for_quiet(opts.quiet, opts.quiet_wait))
     port = free_port()
     server = start_server(variant, scenario.app, port, variant.cpus or opts.server_cpus, log_dir)
     try:
@@ -381,6 +409,9 @@ def summarize(cells: list[dict], variants: list[Variant], scenarios: list[Scenar
                 "median_rps": statistics.median(c["rps"] for c in ok) if ok else None,
                 "rps": [round(c["rps"], 1) for c in ok],
                 "errors": sum(c["errors"] for c in ok),
+                "error_kinds": {kind: n for kind in ("non2xx", "connect", "read", "write", "timeout")
+                                if (n := sum(c["non2xx"] if kind == "non2xx" else c["socket_errors"].get(kind, 0)
+                                             for c in ok))},
                 "median_p99_ms": statistics.median(c["latency_ms"].get("99", float("nan")) for c in ok) if ok
                 else None,
                 "max_peak_rss_mib": max(c["peak_rss_mib"] for c in ok) if ok else None,
@@ -405,7 +436,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report(summary: dict, variants: list[Variant], scenarios: list[Scenario], opts) -> str:
+def report(summary: dict, cells: list[dict], variants: list[Variant], scenarios: list[Scenario], opts) -> str:
     names = [s.name for s in scenarios]
     key = lambda v, s: summary[f"{v.name}/{s.name}"]  # noqa: E731
     out = [f"Req/s, median of {opts.rounds} round(s) x {opts.duration:g} s "
@@ -434,13 +465,20 @@ def report(summary: dict, variants: list[Variant], scenarios: list[Scenario], op
         out.append(markdown_table(["ratio"] + names, rows))
 
     problems = []
+    if cells:
+        busy = {cpu: statistics.median(c["cpu_busy_before_pct"][cpu] for c in cells)
+                for cpu in cells[0]["cpu_busy_before_pct"]}
+        out += ["", "Other work on the machine just before each cell (median CPU busy %): "
+                + ", ".join(f"{cpu} {pct:.0f}%" for cpu, pct in busy.items())]
     for v in variants:
         for s in scenarios:
             e = key(v, s)
             for reason in e["failed"]:
                 problems.append(f"- {v.name} / {s.name}: FAILED: {reason}")
             if e["errors"]:
-                problems.append(f"- {v.name} / {s.name}: {e['errors']:,} wrk errors over {len(e['rps'])} round(s)")
+                kinds = ", ".join(f"{kind} {n:,}" for kind, n in e["error_kinds"].items())
+                problems.append(f"- {v.name} / {s.name}: {e['errors']:,} wrk errors over {len(e['rps'])} round(s)"
+                                f" ({kinds})")
     if problems:
         out += ["", "Errors:"] + problems
     return "\n".join(out)
@@ -497,6 +535,10 @@ def parse_args(argv=None):
                     help="define a variant from another with extra args, e.g. 'hw-w2=hatchway-t0:--workers 2'")
     ap.add_argument("--server-cpus", default="0", help="taskset CPU list for servers (default 0)")
     ap.add_argument("--wrk-cpus", default="1", help="taskset CPU list for wrk (default 1)")
+    ap.add_argument("--quiet", type=float, metavar="PCT",
+                    help="before each cell, wait until every CPU is below PCT %% busy (other work on a shared box)")
+    ap.add_argument("--quiet-wait", type=float, default=30.0, metavar="SECS",
+                    help="longest wait for --quiet per cell; the cell then runs anyway (default 30)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 round, 1 s warm-up-free cells")
     ap.add_argument("--out", help="JSON results path (default bench/results/<timestamp>.json)")
     ap.add_argument("--list", action="store_true", help="list variants and scenarios, then exit")
@@ -568,7 +610,7 @@ def main(argv=None) -> int:
     summary = summarize(cells, variants, scenarios)
     write_json(out_path, {"meta": meta, "cells": cells, "summary": summary})
     print()
-    print(report(summary, variants, scenarios, opts))
+    print(report(summary, cells, variants, scenarios, opts))
     print(f"\nJSON: {os.path.relpath(out_path, ROOT)}")
     if meta.get("interrupted"):
         return 130
