@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -45,6 +46,7 @@ PY = sys.executable
 START_DEADLINE = 20.0  # seconds for a server to accept connections
 STOP_DEADLINE = 10.0  # seconds for a process group to exit after SIGTERM, before SIGKILL
 POLL_INTERVAL = 0.02  # seconds between checks while waiting on a deadline
+NOISY_PCT = 25  # other work above this (% of one CPU) during a cell gets the cell named in the report
 BUSY_WINDOW = 0.5  # seconds of /proc/stat sampling before each cell, to see other work on the machine
 
 POST_BODY = b"p" * 4096
@@ -239,6 +241,54 @@ def stop_all() -> None:
         stop_server(server)
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, steal) clock ticks summed over all CPUs since boot, from the 'cpu' line of /proc/stat."""
+    with open("/proc/stat") as f:
+        v = list(map(int, f.readline().split()[1:]))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = v[:8]
+    return user + nice + system + irq + softirq, steal
+
+
+def group_cpu_ticks(pgid: int) -> int:
+    """utime + stime (all threads) of the live processes in a process group."""
+    total = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+class OtherLoad:
+    """CPU time used by everything except our server and wrk during a measurement, plus hypervisor steal.
+
+    Both in % of one CPU over the wall time. Other sessions on a shared box show up here, per cell.
+    """
+
+    def __init__(self, pgid: int):
+        self.pgid = pgid
+
+    def snapshot(self):
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once reaped
+        return (time.monotonic(), *machine_jiffies(), group_cpu_ticks(self.pgid),
+                (child.ru_utime + child.ru_stime) * CLK_TCK)
+
+    def __enter__(self):
+        self.start = self.snapshot()
+        return self
+
+    def __exit__(self, *exc):
+        t0, busy0, steal0, srv0, wrk0 = self.start
+        t1, busy1, steal1, srv1, wrk1 = self.snapshot()
+        ticks = (t1 - t0) * CLK_TCK
+        self.other_pct = round(100 * max(0, (busy1 - busy0) - (srv1 - srv0) - (wrk1 - wrk0)) / ticks, 1)
+        self.steal_pct = round(100 * (steal1 - steal0) / ticks, 1)
+        return False
+
+
 def cpu_busy_pct(window: float = BUSY_WINDOW) -> dict[str, float]:
     """Per-CPU busy % over a short window, from /proc/stat; taken between cells, so it is other work."""
     def sample():
@@ -371,7 +421,8 @@ def run_wrk(scenario: Scenario, port: int, seconds: float, cpus: str, lua_path: 
 
 def run_cell(variant: Variant, scenario: Scenario, opts, lua_path: str, log_dir: str) -> dict:
     # On a shared machine other work skews figures: record how busy the CPUs were just before the cell.
-    cell = {"server": variant.name, "scenario": scenario.name, "loadavg_before": round(os.getloadavg()[0], 2)}
+    cell = {"server": variant.name, "scenario": scenario.name, "loadavg_before": round(os.getloadavg()[0], 2),
+            "started": datetime.datetime.now().isoformat(timespec="seconds")}
     cell.update(wait_for_quiet(opts.quiet, opts.quiet_wait))
     port = free_port()
     server = start_server(variant, scenario.app, port, variant.cpus or opts.server_cpus, log_dir)
@@ -382,7 +433,9 @@ def run_cell(variant: Variant, scenario: Scenario, opts, lua_path: str, log_dir:
         check_response(scenario, port)
         if opts.warmup > 0:
             run_wrk(scenario, port, opts.warmup, opts.wrk_cpus, lua_path)
-        cell.update(run_wrk(scenario, port, opts.duration, opts.wrk_cpus, lua_path))
+        with OtherLoad(server.pgid) as other:
+            cell.update(run_wrk(scenario, port, opts.duration, opts.wrk_cpus, lua_path))
+        cell["other_cpu_pct"], cell["steal_pct"] = other.other_pct, other.steal_pct
         cell["peak_rss_mib"] = round(group_peak_rss_kib(server.pgid) / 1024, 1)
         if server.proc.poll() is not None:
             raise CellError(f"server exited with status {server.proc.returncode} during the run")
@@ -436,11 +489,12 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report(summary: dict, cells: list[dict], variants: list[Variant], scenarios: list[Scenario], opts) -> str:
+def report(summary: dict, cells: list[dict], variants: list[Variant], scenarios: list[Scenario], meta: dict) -> str:
     names = [s.name for s in scenarios]
     key = lambda v, s: summary[f"{v.name}/{s.name}"]  # noqa: E731
-    out = [f"Req/s, median of {opts.rounds} round(s) x {opts.duration:g} s "
-           f"(server on CPU {opts.server_cpus}, wrk -t1 on CPU {opts.wrk_cpus}; "
+    rounds = max((e["rounds"] for e in summary.values()), default=0)
+    out = [f"Req/s, median of {rounds} round(s) x {meta['duration']:g} s "
+           f"(server on CPU {meta['server_cpus']}, wrk -t1 on CPU {meta['wrk_cpus']}; "
            "'err' = wrk non-2xx/3xx + socket errors summed over rounds):", ""]
     out.append(markdown_table(["server"] + names, [[v.name] + [fmt_cell(key(v, s)) for s in scenarios]
                                                    for v in variants]))
@@ -465,11 +519,21 @@ def report(summary: dict, cells: list[dict], variants: list[Variant], scenarios:
         out.append(markdown_table(["ratio"] + names, rows))
 
     problems = []
-    if cells:
-        busy = {cpu: statistics.median(c["cpu_busy_before_pct"][cpu] for c in cells)
-                for cpu in cells[0]["cpu_busy_before_pct"]}
+    sampled = [c["cpu_busy_before_pct"] for c in cells if "cpu_busy_before_pct" in c]
+    if sampled:
+        busy = {cpu: statistics.median(b[cpu] for b in sampled) for cpu in sampled[0]}
         out += ["", "Other work on the machine just before each cell (median CPU busy %): "
                 + ", ".join(f"{cpu} {pct:.0f}%" for cpu, pct in busy.items())]
+    loaded = [c for c in cells if "other_cpu_pct" in c]
+    if loaded:
+        other = [c["other_cpu_pct"] for c in loaded]
+        out += ["Other work during the measurements (% of one CPU, not our server or wrk): "
+                f"median {statistics.median(other):.0f}%, max {max(other):.0f}%; hypervisor steal: median "
+                f"{statistics.median(c['steal_pct'] for c in loaded):.0f}%"]
+        noisy = [c for c in loaded if c["other_cpu_pct"] >= NOISY_PCT]
+        if noisy:
+            out.append(f"Cells measured while other work used >= {NOISY_PCT}% of a CPU: " + ", ".join(
+                f"{c['server']}/{c['scenario']} r{c['round']} ({c['other_cpu_pct']:.0f}%)" for c in noisy))
     for v in variants:
         for s in scenarios:
             e = key(v, s)
@@ -541,6 +605,7 @@ def parse_args(argv=None):
                     help="longest wait for --quiet per cell; the cell then runs anyway (default 30)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 round, 1 s warm-up-free cells")
     ap.add_argument("--out", help="JSON results path (default bench/results/<timestamp>.json)")
+    ap.add_argument("--report", nargs="+", metavar="JSON", help="re-print the tables from saved results, then exit")
     ap.add_argument("--list", action="store_true", help="list variants and scenarios, then exit")
     opts = ap.parse_args(argv)
     if opts.quick:
@@ -548,8 +613,30 @@ def parse_args(argv=None):
     return opts
 
 
+def report_files(paths: list[str]) -> int:
+    """Re-print the tables from saved JSON results; several files pool their rounds (same settings assumed)."""
+    cells, metas = [], []
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        cells += data["cells"]
+        metas.append(data["meta"])
+    by_name = {s.name: s for s in SCENARIOS + EXTRA_SCENARIOS}
+    variant_names = list(dict.fromkeys(c["server"] for c in cells))
+    variant_names.sort(key=lambda n: list(metas[0]["variants"]).index(n) if n in metas[0]["variants"] else 99)
+    variants = [Variant(name, ()) for name in variant_names]
+    scenarios = [by_name[n] for n in dict.fromkeys(c["scenario"] for c in cells)]
+    if len({(m["duration"], m["server_cpus"], m["wrk_cpus"]) for m in metas}) > 1:
+        print("warning: these files used different durations or CPU pinning")
+    print(f"{len(cells)} cells from {len(paths)} file(s)\n")
+    print(report(summarize(cells, variants, scenarios), cells, variants, scenarios, metas[0]))
+    return 0
+
+
 def main(argv=None) -> int:
     opts = parse_args(argv)
+    if opts.report:
+        return report_files(opts.report)
     known = {v.name: v for v in VARIANTS}
     for spec in opts.variant:
         v = parse_variant(spec, known)
@@ -610,7 +697,7 @@ def main(argv=None) -> int:
     summary = summarize(cells, variants, scenarios)
     write_json(out_path, {"meta": meta, "cells": cells, "summary": summary})
     print()
-    print(report(summary, cells, variants, scenarios, opts))
+    print(report(summary, cells, variants, scenarios, meta))
     print(f"\nJSON: {os.path.relpath(out_path, ROOT)}")
     if meta.get("interrupted"):
         return 130
