@@ -472,10 +472,12 @@ def summarize(cells: list[dict], variants: list[Variant], scenarios: list[Scenar
     return summary
 
 
-def fmt_cell(entry: dict) -> str:
+def fmt_cell(entry: dict, rounds: int) -> str:
     if entry["median_rps"] is None:
         return "FAILED" if entry["failed"] else "-"
     text = f"{entry['median_rps']:,.0f}"
+    if len(entry["rps"]) != rounds:
+        text += f" (n={len(entry['rps'])})"
     if entry["errors"]:
         text += f" (err {entry['errors']:,})"
     if entry["failed"]:
@@ -492,11 +494,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def report(summary: dict, cells: list[dict], variants: list[Variant], scenarios: list[Scenario], meta: dict) -> str:
     names = [s.name for s in scenarios]
     key = lambda v, s: summary[f"{v.name}/{s.name}"]  # noqa: E731
-    rounds = max((e["rounds"] for e in summary.values()), default=0)
+    rounds = max((len(e["rps"]) for e in summary.values()), default=0)
     out = [f"Req/s, median of {rounds} round(s) x {meta['duration']:g} s "
            f"(server on CPU {meta['server_cpus']}, wrk -t1 on CPU {meta['wrk_cpus']}; "
            "'err' = wrk non-2xx/3xx + socket errors summed over rounds):", ""]
-    out.append(markdown_table(["server"] + names, [[v.name] + [fmt_cell(key(v, s)) for s in scenarios]
+    out.append(markdown_table(["server"] + names, [[v.name] + [fmt_cell(key(v, s), rounds) for s in scenarios]
                                                    for v in variants]))
 
     out += ["", "p99 latency, ms (median over rounds):", ""]
@@ -606,6 +608,8 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 round, 1 s warm-up-free cells")
     ap.add_argument("--out", help="JSON results path (default bench/results/<timestamp>.json)")
     ap.add_argument("--report", nargs="+", metavar="JSON", help="re-print the tables from saved results, then exit")
+    ap.add_argument("--max-other", type=float, metavar="PCT",
+                    help="with --report: leave out cells during which other work used >= PCT %% of a CPU")
     ap.add_argument("--list", action="store_true", help="list variants and scenarios, then exit")
     opts = ap.parse_args(argv)
     if opts.quick:
@@ -613,19 +617,29 @@ def parse_args(argv=None):
     return opts
 
 
-def report_files(paths: list[str]) -> int:
-    """Re-print the tables from saved JSON results; several files pool their rounds (same settings assumed)."""
+def report_files(paths: list[str], max_other: float | None = None) -> int:
+    """Re-print the tables from saved JSON results; several files pool their rounds (same settings assumed).
+
+    With max_other, cells during which other work used that much CPU or more (% of one CPU) are left out, and
+    the report says how many; a cell with no such measurement is kept.
+    """
     cells, metas = [], []
     for path in paths:
         with open(path) as f:
             data = json.load(f)
         cells += data["cells"]
         metas.append(data["meta"])
+    if max_other is not None:
+        kept = [c for c in cells if c.get("other_cpu_pct", 0) < max_other]
+        print(f"left out {len(cells) - len(kept)} of {len(cells)} cells measured while other work used "
+              f">= {max_other:g}% of a CPU")
+        cells = kept
     by_name = {s.name: s for s in SCENARIOS + EXTRA_SCENARIOS}
     variant_names = list(dict.fromkeys(c["server"] for c in cells))
     variant_names.sort(key=lambda n: list(metas[0]["variants"]).index(n) if n in metas[0]["variants"] else 99)
     variants = [Variant(name, ()) for name in variant_names]
-    scenarios = [by_name[n] for n in dict.fromkeys(c["scenario"] for c in cells)]
+    order = list(by_name)
+    scenarios = [by_name[n] for n in sorted({c["scenario"] for c in cells}, key=order.index)]
     if len({(m["duration"], m["server_cpus"], m["wrk_cpus"]) for m in metas}) > 1:
         print("warning: these files used different durations or CPU pinning")
     print(f"{len(cells)} cells from {len(paths)} file(s)\n")
@@ -636,7 +650,7 @@ def report_files(paths: list[str]) -> int:
 def main(argv=None) -> int:
     opts = parse_args(argv)
     if opts.report:
-        return report_files(opts.report)
+        return report_files(opts.report, opts.max_other)
     known = {v.name: v for v in VARIANTS}
     for spec in opts.variant:
         v = parse_variant(spec, known)
