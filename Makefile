@@ -18,8 +18,10 @@ serve: setup
 test: setup-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Needs wrk (apt-get install wrk).  Servers against peers, then frameworks in-process.
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/servers.py
+	$(BIN)/python bench/frameworks.py
 
 .PHONY: setup setup-test serve test bench
