@@ -43,6 +43,7 @@ class ServerConfig:
     max_requests_jitter: int = 0      # plus a random 0..jitter, so workers do not recycle together
     max_queue_wait: float = 0.0       # shed (503) requests that waited longer than this for a thread (0: off)
     forwarded_allow_ips: str = "127.0.0.1"  # peers whose Forwarded/X-Forwarded-* headers are applied
+    forwarded_headers: str = "x-forwarded"  # the family those proxies set; the other is always stripped
     extra: dict = field(default_factory=dict)
 
     @classmethod

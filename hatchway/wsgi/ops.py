@@ -149,7 +149,7 @@ def wrap(app, config, state=None):
     if config.health_path:
         app = health_middleware(app, config.health_path, state if state is not None else _AlwaysReady)
     if config.forwarded_allow_ips:
-        app = forwarded_middleware(app, config.forwarded_allow_ips)
+        app = forwarded_middleware(app, config.forwarded_allow_ips, config.forwarded_headers)
     return app
 
 

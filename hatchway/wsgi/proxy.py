@@ -7,15 +7,24 @@ removed, so an application can never be fooled by a client that writes them itse
 The client address is found by walking the list from the right (the nearest proxy's entry) and
 skipping every hop that is itself trusted: a client cannot forge its way past the last proxy we
 trust.
+
+Only one header family is believed: the one the trusted proxy sets (`forwarded_headers`,
+"x-forwarded" by default, as nginx, HAProxy and cloud balancers send; or "forwarded").  The other
+family is removed even from trusted peers, because a proxy passes through what the client wrote in
+the family it does not manage.  A `Forwarded` header that does not parse strictly (RFC 7239, with
+quoted-pairs) is ignored as a whole: the peer's own address stands.
 """
 from __future__ import annotations
 
 import ipaddress
+import re
 
-FORWARDED_KEYS = frozenset((
-    "HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
-    "HTTP_X_FORWARDED_PORT", "HTTP_X_FORWARDED_PREFIX",
+X_FORWARDED_KEYS = frozenset((
+    "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT",
+    "HTTP_X_FORWARDED_PREFIX",
 ))
+FORWARDED_KEYS = X_FORWARDED_KEYS | {"HTTP_FORWARDED"}
+FAMILIES = ("x-forwarded", "forwarded")
 _SCHEMES = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 
 
@@ -46,13 +55,11 @@ class TrustedPeers:
             return self.unix  # a Unix-socket peer has no address
         if addr in self.exact:
             return True
-        if self.networks:
-            try:
-                ip = ipaddress.ip_address(addr)
-            except ValueError:
-                return False
-            return any(ip in net for net in self.networks)
-        return False
+        try:
+            ip = ipaddress.ip_address(addr)  # one spelling per address: 2001:DB8::1 == 2001:db8:0:0::1
+        except ValueError:
+            return False
+        return str(ip) in self.exact or any(ip in net for net in self.networks)
 
     def __bool__(self) -> bool:
         return self.everyone or self.unix or bool(self.exact) or bool(self.networks)
@@ -62,35 +69,48 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x09\x20-\x7e\x80-\xff])*"'
+# Unquoted values may also hold ":" "[" "]": proxies often send `host=h:8443` bare, and none of these
+# can act as a separator.
+_BARE = r"[!#$%&'*+.^_`|~0-9A-Za-z:\[\]-]+"
+_PAIR = re.compile(rf"[ \t]*({_TOKEN})=({_BARE}|{_QUOTED})[ \t]*")
+_UNQUOTE = re.compile(r"\\(.)")
+
+
+class MalformedForwarded(ValueError):
+    pass
+
+
 def _parse_forwarded(value: str) -> list[dict]:
-    """RFC 7239 elements, left to right, each a dict of lower-cased parameter names."""
+    """RFC 7239 elements, left to right, each a dict of lower-cased parameter names.  Strict: a
+    quoted-string keeps its quoted-pairs (so an escaped quote cannot hide a separator), and
+    anything that is not `pair *( ";" pair ) *( "," ... )` raises MalformedForwarded."""
     elements = []
-    for element in _split_outside_quotes(value, ","):
-        params = {}
-        for pair in _split_outside_quotes(element, ";"):
-            name, sep, val = pair.partition("=")
-            if not sep:
-                continue
-            val = val.strip()
-            if len(val) >= 2 and val[0] == val[-1] == '"':
-                val = val[1:-1].replace('\\"', '"')
-            params[name.strip().lower()] = val
-        elements.append(params)
-    return elements
-
-
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    parts, buf, quoted = [], [], False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch == sep and not quoted:
-            parts.append("".join(buf).strip())
-            buf = []
-        else:
-            buf.append(ch)
-    parts.append("".join(buf).strip())
-    return [p for p in parts if p]
+    params: dict = {}
+    pos = 0
+    end = len(value)
+    while True:
+        m = _PAIR.match(value, pos)
+        if m is None:
+            raise MalformedForwarded(value)
+        name, val = m.group(1).lower(), m.group(2)
+        if val.startswith('"'):
+            val = _UNQUOTE.sub(r"\1", val[1:-1])
+        if name in params:
+            raise MalformedForwarded(value)  # RFC 7239 4: a parameter at most once per element
+        params[name] = val
+        pos = m.end()
+        if pos == end:
+            elements.append(params)
+            return elements
+        sep = value[pos]
+        pos += 1
+        if sep == ",":
+            elements.append(params)
+            params = {}
+        elif sep != ";":
+            raise MalformedForwarded(value)
 
 
 def _node_address(node: str) -> str:
@@ -104,7 +124,7 @@ def _node_address(node: str) -> str:
 
 def _client(hops: list[str], trusted: TrustedPeers) -> str | None:
     for hop in reversed(hops):
-        if hop not in trusted:
+        if hop not in trusted:  # TrustedPeers normalizes each spelling of an address
             return hop
     return hops[0] if hops else None
 
@@ -116,19 +136,27 @@ def _valid_ip(text: str) -> str | None:
         return None
 
 
-def apply_forwarded(environ: dict, trusted: TrustedPeers) -> None:
-    """Apply (trusted peer) or strip (anyone else) the forwarded headers, in place."""
+def apply_forwarded(environ: dict, trusted: TrustedPeers, family: str = "x-forwarded") -> None:
+    """Apply (trusted peer, the proxy's header family) or strip (everything else), in place."""
     if environ.get("REMOTE_ADDR", "") not in trusted:
         for key in FORWARDED_KEYS:
             environ.pop(key, None)
         return
-    forwarded = environ.get("HTTP_FORWARDED")
-    if forwarded:
-        elements = _parse_forwarded(forwarded)
+    if family == "forwarded":
+        for key in X_FORWARDED_KEYS:
+            environ.pop(key, None)
+        forwarded = environ.get("HTTP_FORWARDED")
+        if not forwarded:
+            return
+        try:
+            elements = _parse_forwarded(forwarded)
+        except MalformedForwarded:
+            return  # believe nothing of it; the peer's own address stands
         hops = [_node_address(e["for"]) for e in elements if "for" in e]
-        last = elements[-1] if elements else {}
+        last = elements[-1]
         proto, host, port, prefix = last.get("proto"), last.get("host"), None, None
     else:
+        environ.pop("HTTP_FORWARDED", None)
         xff = environ.get("HTTP_X_FORWARDED_FOR")
         hops = _split(xff) if xff else []
         proto = _last(environ.get("HTTP_X_FORWARDED_PROTO"))
@@ -156,7 +184,8 @@ def apply_forwarded(environ: dict, trusted: TrustedPeers) -> None:
             environ["SERVER_PORT"] = hp
     if port and port.isdigit() and 0 < int(port) < 65536:
         environ["SERVER_PORT"] = port
-    if prefix and prefix.startswith("/") and "\\" not in prefix:
+    if prefix and _PREFIX_OK(prefix) and not prefix.startswith("//"):
+        # "//evil" would make every URL the app builds protocol-relative: an open redirect.
         environ["SCRIPT_NAME"] = prefix.rstrip("/")
 
 
@@ -176,18 +205,23 @@ def _host_port(host: str) -> str | None:
     return None
 
 
+_PREFIX_OK = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*").fullmatch
+
+
 def _plausible_host(host: str) -> bool:
     return len(host) < 256 and not any(c in host for c in " /\\@?#\t\r\n")
 
 
-def forwarded_middleware(app, allow_ips: str):
+def forwarded_middleware(app, allow_ips: str, family: str = "x-forwarded"):
     """Wrap `app`; requests without any forwarded header pass with one set test."""
+    if family not in FAMILIES:
+        raise ValueError(f"forwarded_headers must be one of {', '.join(FAMILIES)}, not {family!r}")
     trusted = TrustedPeers(allow_ips)
     keys = FORWARDED_KEYS
 
     def forwarded_app(environ, start_response):
         if not keys.isdisjoint(environ):
-            apply_forwarded(environ, trusted)
+            apply_forwarded(environ, trusted, family)
         return app(environ, start_response)
 
     forwarded_app.__wrapped__ = app

@@ -47,11 +47,11 @@ def test_client_cannot_forge_past_the_last_trusted_hop():
 
 def test_forwarded_rfc7239():
     env = _env(HTTP_FORWARDED='for="[2001:db8::1]:4711";proto=https;host="shop.example:8443", for=10.1.2.3')
-    apply_forwarded(env, TrustedPeers("127.0.0.1, 10.0.0.0/8"))
+    apply_forwarded(env, TrustedPeers("127.0.0.1, 10.0.0.0/8"), "forwarded")
     assert env["REMOTE_ADDR"] == "2001:db8::1"
     assert env["wsgi.url_scheme"] == "http"  # proto of the nearest element (the second) is not given
     env = _env(HTTP_FORWARDED='for=192.0.2.60;proto=https;host=shop.example:8443')
-    apply_forwarded(env, TrustedPeers("127.0.0.1"))
+    apply_forwarded(env, TrustedPeers("127.0.0.1"), "forwarded")
     assert (env["REMOTE_ADDR"], env["wsgi.url_scheme"], env["HTTP_HOST"], env["SERVER_PORT"]) == \
         ("192.0.2.60", "https", "shop.example:8443", "8443")
 
