@@ -160,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         names = [opt.short, opt.flag] if opt.short else [opt.flag]
         if opt.kind == "flag":
-            serve.add_argument(*names, dest=opt.dest, action="store_true", default=None, help=text)
+            # --x / --no-x: a switch set in the environment or the config file can be turned off here.
+            serve.add_argument(*names, dest=opt.dest, action=argparse.BooleanOptionalAction, default=None,
+                               help=text)
         elif opt.kind == "list":
             serve.add_argument(*names, dest=opt.dest, action="append", type=opt.type, default=None, help=text)
         else:
