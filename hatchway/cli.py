@@ -57,6 +57,17 @@ def _fd(text):
     return value
 
 
+def _trusted_peers(text):
+    """--forwarded-allow-ips: checked while settling, so a typo is one line, not a crash per worker."""
+    from .wsgi.proxy import TrustedPeers
+
+    try:
+        TrustedPeers(text)
+    except ValueError as exc:
+        raise BadValue(f"expected addresses, networks, 'unix' or '*': {exc}") from None
+    return text
+
+
 def _path(text):
     if not text.startswith("/"):
         raise BadValue(f"expected a path starting with '/', got {text!r}")
@@ -128,7 +139,7 @@ TUNABLES = [
            "add a random 0..N to --max-requests per worker", config=True),
     Option("--max-queue-wait", "max_queue_wait", _seconds_or_off, _C.max_queue_wait,
            "answer 503 to a request that waited longer than this for an app thread (0: off)", config=True),
-    Option("--forwarded-allow-ips", "forwarded_allow_ips", str, _C.forwarded_allow_ips,
+    Option("--forwarded-allow-ips", "forwarded_allow_ips", _trusted_peers, _C.forwarded_allow_ips,
            "peers whose Forwarded/X-Forwarded-* are applied: addresses, networks, 'unix', or '*'", config=True),
     Option("--limit-request-line", "max_target_size", _positive_int, _C.max_target_size,
            "max request-target bytes (414)", config=True),
@@ -289,8 +300,8 @@ def _open(values, config, ctx, with_reuse_port):
 
     binds = list(values["bind"])
     inherited = systemd.listen_fds()
-    if inherited and values["bind"] == _OPTIONS["bind"].default and values.get("_bind_source") == "default":
-        binds = []  # socket activation replaces the default address
+    if values.get("_bind_source") == "default" and (inherited or values["fd"] or values["proxy_bind"]):
+        binds = []  # the default address only applies when nothing else gives a listener
     binds += [f"fd://{fd}" for fd in inherited + list(values["fd"])]
     reuse = []
     if with_reuse_port:
