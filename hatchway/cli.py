@@ -431,7 +431,7 @@ def _serve_alone(values, config, app, listeners, proxied, ids, scheme) -> int:
 
 def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, reloader, scheme) -> int:
     from .server import privileges
-    from .server.lifecycle import Lifecycle
+    from .server.lifecycle import Lifecycle, die_with_parent
     from .server.pidfile import PidFile
     from .server.supervisor import EXIT_BOOT, BootError, Supervisor
     from .wsgi.serving import WSGIServer
@@ -448,6 +448,7 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
         except privileges.PrivilegeError as exc:
             status.fail(str(exc))
             return EXIT_BOOT
+        die_with_parent(status.parent)  # a credential change clears PR_SET_PDEATHSIG: set it again
         _enable_faulthandler()
         try:
             loaded = _load_target(values, app)

@@ -33,7 +33,7 @@ import time
 from .listeners import Listener, bind_tcp
 from .signals import SignalQueue
 from . import systemd
-from .lifecycle import FAILED, HARD_TIMEOUT, HEARTBEAT, READY, RECYCLE, StatusChannel
+from .lifecycle import FAILED, HARD_TIMEOUT, HEARTBEAT, READY, RECYCLE, StatusChannel, die_with_parent
 
 log = logging.getLogger("hatchway.error")
 
@@ -357,13 +357,16 @@ class Supervisor:
     def spawn(self, replaces: Child | None = None):
         sockets = self._worker_sockets()
         r, w = os.pipe()
+        parent = os.getpid()
+        queued = len(self.signals.queue)
         pid = os.fork()
         if pid == 0:  # ---- the worker
             code = 1
             try:
+                self._become_child(queued)  # first: from here on a forwarded signal is deferred, not fatal
+                die_with_parent(parent)
                 os.close(r)
-                self._become_child()
-                code = self.child_main(self.listeners + sockets, StatusChannel(w))
+                code = self.child_main(self.listeners + sockets, StatusChannel(w, parent))
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:
@@ -390,8 +393,8 @@ class Supervisor:
             out.append(Listener(sock, "tcp", self.ssl_context))
         return out
 
-    def _become_child(self) -> None:
-        self.signals.reset_in_child()
+    def _become_child(self, queued: int = 0) -> None:
+        self.signals.reset_in_child(queued)
         for child in self.children.values():
             if child.fd is not None:
                 os.close(child.fd)
