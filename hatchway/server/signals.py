@@ -10,13 +10,16 @@ import signal
 from collections import deque
 
 # In a worker, from the fork until it installs its own handlers (Lifecycle.install_signals), these
-# are noted and replayed then: a log rotation, a retire or a fast stop must not kill a worker that
-# is still importing the application (their default action is to terminate).
+# are noted and replayed then: a log rotation or a retire must not kill a worker that is still
+# importing the application (their default action is to terminate).  A fast stop (SIGQUIT) ends a
+# booting worker at once and cleanly (its default action would dump core).
 DEFERRED_IN_CHILD = (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT)
 _deferred: list = []
 
 
 def _defer(signum, frame) -> None:
+    if signum == signal.SIGQUIT:
+        os._exit(0)  # nothing served yet, nothing to drain
     _deferred.append(signum)
 
 
@@ -76,6 +79,8 @@ class SignalQueue:
         signal.set_wakeup_fd(-1)
         # Queued after the fork (the first `inherited` entries were the supervisor's): they were ours.
         _deferred[:] = [sig for sig in list(self.queue)[inherited:] if sig in DEFERRED_IN_CHILD]
+        if signal.SIGQUIT in _deferred:
+            os._exit(0)
         self.queue.clear()
         for sig in self.signals:
             if sig in DEFERRED_IN_CHILD:

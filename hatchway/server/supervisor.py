@@ -259,6 +259,11 @@ class Supervisor:
             log.info("retiring worker %d (%s): %d replaces it", old.pid, old.recycle or "replaced", child.pid)
             self.retire(old, now)
         child.replaces = None
+        if self.good_gen is not None and child.gen < self.good_gen:
+            # A straggler of a generation already superseded (it was still booting): retire it too.
+            log.info("retiring worker %d: generation %d already replaced it", child.pid, child.gen)
+            self.retire(child, now)
+            return
         ready = [c for c in self.children.values() if c.gen == self.gen and c.ready and not c.retiring]
         if len(ready) >= self.num_workers and self.good_gen != self.gen:
             previous = self.good_gen
@@ -270,9 +275,11 @@ class Supervisor:
             else:
                 log.info("reload complete: generation %d serving; retiring generation %d", self.gen, previous)
                 systemd.notify("READY=1")
-                for c in list(self.children.values()):
-                    if c.gen < self.gen and not c.retiring:
-                        self.retire(c, now)
+            # Every older generation goes, also one that was still booting when a SIGHUP came
+            # during start-up (it never became the serving generation, but it may serve now).
+            for c in list(self.children.values()):
+                if c.gen < self.gen and not c.retiring:
+                    self.retire(c, now)
 
     def on_exit(self, child: Child, how: str, code: int) -> None:
         now = time.monotonic()
@@ -288,7 +295,8 @@ class Supervisor:
             return
         if child.failure is not None or code == EXIT_BOOT:
             reason = child.failure or "the application failed to load"
-            if not self.started and child.gen == 0:
+            if not self.started:
+                # Never ready yet (also after a SIGHUP during start-up): nothing good to keep serving.
                 self.fatal = reason
                 return
             if child.gen != self.good_gen and child.gen == self.gen and self.good_gen is not None:
