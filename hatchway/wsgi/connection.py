@@ -106,6 +106,11 @@ class HTTPConnection:
         if not data:
             self._on_eof()
             return
+        self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """Bytes of the client's stream, from the socket or read ahead by a pre-step (the PROXY
+        protocol handshake hands over what followed its header)."""
         state = self.state
         if state == LINGER:
             return
