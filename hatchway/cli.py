@@ -57,6 +57,17 @@ def _fd(text):
     return value
 
 
+def _trusted_peers(text):
+    """--forwarded-allow-ips: checked while settling, so a typo is one line, not a crash per worker."""
+    from .wsgi.proxy import TrustedPeers
+
+    try:
+        TrustedPeers(text)
+    except ValueError as exc:
+        raise BadValue(f"expected addresses, networks, 'unix' or '*': {exc}") from None
+    return text
+
+
 def _path(text):
     if not text.startswith("/"):
         raise BadValue(f"expected a path starting with '/', got {text!r}")
@@ -128,7 +139,7 @@ TUNABLES = [
            "add a random 0..N to --max-requests per worker", config=True),
     Option("--max-queue-wait", "max_queue_wait", _seconds_or_off, _C.max_queue_wait,
            "answer 503 to a request that waited longer than this for an app thread (0: off)", config=True),
-    Option("--forwarded-allow-ips", "forwarded_allow_ips", str, _C.forwarded_allow_ips,
+    Option("--forwarded-allow-ips", "forwarded_allow_ips", _trusted_peers, _C.forwarded_allow_ips,
            "peers whose Forwarded/X-Forwarded-* are applied: addresses, networks, 'unix', or '*'", config=True),
     Option("--forwarded-headers", "forwarded_headers", str, _C.forwarded_headers,
            "which header family the trusted proxies set; the other is stripped even from them",
@@ -163,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         names = [opt.short, opt.flag] if opt.short else [opt.flag]
         if opt.kind == "flag":
-            serve.add_argument(*names, dest=opt.dest, action="store_true", default=None, help=text)
+            # --x / --no-x: a switch set in the environment or the config file can be turned off here.
+            serve.add_argument(*names, dest=opt.dest, action=argparse.BooleanOptionalAction, default=None,
+                               help=text)
         elif opt.kind == "list":
             serve.add_argument(*names, dest=opt.dest, action="append", type=opt.type, default=None, help=text)
         else:
@@ -290,8 +303,8 @@ def _open(values, config, ctx, with_reuse_port):
 
     binds = list(values["bind"])
     inherited = systemd.listen_fds()
-    if inherited and values["bind"] == _OPTIONS["bind"].default and values.get("_bind_source") == "default":
-        binds = []  # socket activation replaces the default address
+    if values.get("_bind_source") == "default" and (inherited or values["fd"] or values["proxy_bind"]):
+        binds = []  # the default address only applies when nothing else gives a listener
     binds += [f"fd://{fd}" for fd in inherited + list(values["fd"])]
     reuse = []
     if with_reuse_port:
@@ -421,7 +434,7 @@ def _serve_alone(values, config, app, listeners, proxied, ids, scheme) -> int:
 
 def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, reloader, scheme) -> int:
     from .server import privileges
-    from .server.lifecycle import Lifecycle
+    from .server.lifecycle import Lifecycle, die_with_parent
     from .server.pidfile import PidFile
     from .server.supervisor import EXIT_BOOT, BootError, Supervisor
     from .wsgi.serving import WSGIServer
@@ -438,6 +451,7 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
         except privileges.PrivilegeError as exc:
             status.fail(str(exc))
             return EXIT_BOOT
+        die_with_parent(status.parent)  # a credential change clears PR_SET_PDEATHSIG: set it again
         _enable_faulthandler()
         try:
             loaded = _load_target(values, app)

@@ -83,8 +83,9 @@ def _from_toml(opt: Option, value, where: str):
 
 
 def read_toml(path: str, options) -> dict:
-    """The file's settings by dest.  Keys may be spelt as the flag (`max-requests`) or the dest
-    (`max_requests`), at the top level or under a `[hatchway]` table."""
+    """The file's settings by dest.  Keys may be spelt as the flag (`limit-request-line`) or the
+    setting's name (`max_target_size`), each with dashes or underscores, at the top level or under a
+    `[hatchway]` table."""
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -96,13 +97,16 @@ def read_toml(path: str, options) -> dict:
         data = {**{k: v for k, v in data.items() if k != "hatchway"}, **data["hatchway"]}
     by_key = {}
     for opt in options:
-        by_key[opt.dest] = opt
-        by_key[opt.key] = opt
+        for name in (opt.dest, opt.key):  # the setting or the flag, with dashes or underscores
+            by_key[name.replace("-", "_")] = opt
+            by_key[name.replace("_", "-")] = opt
     out = {}
     for key, value in data.items():
         opt = by_key.get(key)
         if opt is None:
             raise SettingsError(f"config file {path!r}: unknown setting {key!r}")
+        if opt.dest in out:
+            raise SettingsError(f"config file {path!r}: {opt.dest} is set twice (as {key!r} and another spelling)")
         out[opt.dest] = _from_toml(opt, value, f"config file {path!r}, {key}")
     return out
 
@@ -135,6 +139,8 @@ def options_table(options) -> str:
         flag = opt.flag or f"`{opt.dest.upper()}` (positional)"
         if opt.flag:
             flag = f"`{opt.flag}`" + (f", `{opt.short}`" if opt.short else "")
+            if opt.kind == "flag":
+                flag += f", `--no-{opt.flag[2:]}`"
         default = opt.default
         if default is None or default == [] or default == "":
             shown = "-"

@@ -10,6 +10,7 @@ Worker -> supervisor status messages (one byte each, on a pipe; a write of a byt
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import random
@@ -24,11 +25,32 @@ READY, HEARTBEAT, RECYCLE, HARD_TIMEOUT, FAILED = b"R", b".", b"M", b"H", b"F"
 HEARTBEAT_EVERY = 1.0
 
 
-class StatusChannel:
-    """The write end of a worker's status pipe; None-safe so a lone process can use it too."""
+PR_SET_PDEATHSIG = 1
 
-    def __init__(self, fd: int | None):
+
+def die_with_parent(parent: int | None) -> None:
+    """In a worker: get SIGTERM (a graceful drain) when the supervisor `parent` dies.
+
+    Called right after the fork and again after dropping privileges (a credential change clears
+    the setting).  If the supervisor already died before the setting took effect, act now."""
+    if not parent:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the loop's tick still notices a changed parent (Lifecycle.on_tick)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class StatusChannel:
+    """The write end of a worker's status pipe; None-safe so a lone process can use it too.
+    `parent` is the supervisor's pid (None for a lone process)."""
+
+    def __init__(self, fd: int | None, parent: int | None = None):
         self.fd = fd
+        self.parent = parent
         if fd is not None:
             os.set_blocking(fd, False)
 
@@ -69,6 +91,7 @@ class Lifecycle:
         self.announced = False
         self.last_beat = 0.0
         self.recycle_asked = False
+        self.orphaned = False
         self.max_requests = 0
         if config.max_requests:
             self.max_requests = config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
@@ -84,10 +107,14 @@ class Lifecycle:
         worker.close_listeners_on_stop = True
 
     def install_signals(self) -> None:
+        from .signals import take_deferred
+
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, self._enqueue)
         for sig in (signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
+        for sig in take_deferred():  # what arrived while this worker was still loading the app
+            self._enqueue(sig, None)
 
     def _enqueue(self, signum, frame) -> None:
         self.signals.append(signum)
@@ -114,6 +141,12 @@ class Lifecycle:
         if now - self.last_beat >= HEARTBEAT_EVERY:
             self.last_beat = now
             self.status.send(HEARTBEAT)
+            parent = self.status.parent
+            if parent and not self.orphaned and os.getppid() != parent:
+                # Backstop for PR_SET_PDEATHSIG: nobody would replace or stop us; drain and exit.
+                self.orphaned = True
+                log.warning("supervisor %d is gone: draining", parent)
+                self.signals.append(signal.SIGTERM)
         if self.signals:
             self._handle_signals()
         if self.drain_at is not None and now >= self.drain_at:

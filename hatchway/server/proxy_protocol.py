@@ -1,8 +1,8 @@
 """The PROXY protocol (HAProxy), versions 1 and 2, as a pre-step on a listener.
 
 A load balancer that speaks it sends one header before the client's bytes, naming the real client.
-The header is read with MSG_PEEK and then consumed exactly, so not one byte of the client's own
-stream is taken: the real connection object starts on a socket positioned at the first HTTP byte.
+The header is read into a buffer as it arrives; the bytes that came after it (the start of the
+client's own stream) are handed to the real connection object, which parses them first.
 A listener that expects the header requires it: a connection without a valid one is closed.
 """
 from __future__ import annotations
@@ -88,9 +88,13 @@ def _parse_v2(data: bytes):
 
 
 class ProxyHandshake:
-    """Lives on the worker loop until the header is read, then hands the socket to `factory`."""
+    """Lives on the worker loop until the header is read, then hands the socket to `factory`.
 
-    __slots__ = ("worker", "sock", "fd", "addr", "listener", "factory", "deadline", "idle", "stopping")
+    What arrives is read (not peeked: a level-triggered fd with unread bytes would wake the loop
+    again and again while a partial header waits) into `buf`; the bytes after the header are the
+    start of the client's stream and are handed to the new connection with `conn.feed(data)`."""
+
+    __slots__ = ("worker", "sock", "fd", "addr", "listener", "factory", "deadline", "idle", "stopping", "buf")
 
     def __init__(self, worker, sock, addr, listener, factory, timeout: float):
         self.worker = worker
@@ -102,10 +106,11 @@ class ProxyHandshake:
         self.deadline = worker.now + timeout
         self.idle = False
         self.stopping = False
+        self.buf = b""
 
     def on_readable(self):
         try:
-            data = self.sock.recv(16 + 65535, socket.MSG_PEEK)
+            data = self.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -114,19 +119,17 @@ class ProxyHandshake:
         if not data:
             self.close()
             return
+        self.buf += data
         try:
-            length, source = parse(data)
+            length, source = parse(self.buf)
         except Incomplete:
             return
         except ProxyProtocolError as exc:
             log.info("closing connection from %s: %s", self.addr, exc)
             self.close()
             return
-        try:
-            self.sock.recv(length)  # exactly the header: it is all there, we peeked it
-        except OSError:
-            self.close()
-            return
+        rest = self.buf[length:]
+        self.buf = b""
         addr = source if source is not None else self.addr
         try:
             conn = self.factory(self.worker, self.sock, addr, self.listener)
@@ -134,8 +137,8 @@ class ProxyHandshake:
             self.close()
             return
         self.worker.replace(self, conn)
-        if len(data) > length:
-            conn.on_readable()
+        if rest:
+            conn.feed(rest)  # the client's first bytes came with the header
         if self.stopping and self.worker.conns.get(conn.fd) is conn:
             conn.stop_gracefully()
 
@@ -147,6 +150,9 @@ class ProxyHandshake:
         self.close()
 
     def stop_gracefully(self):
+        if not self.buf:
+            self.close()  # not one byte yet (a balancer's TCP check, say): nothing to finish
+            return
         self.stopping = True
 
     def close(self):

@@ -9,6 +9,27 @@ import os
 import signal
 from collections import deque
 
+# In a worker, from the fork until it installs its own handlers (Lifecycle.install_signals), these
+# are noted and replayed then: a log rotation or a retire must not kill a worker that is still
+# importing the application (their default action is to terminate).  A fast stop (SIGQUIT) ends a
+# booting worker at once and cleanly (its default action would dump core).
+DEFERRED_IN_CHILD = (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT)
+_deferred: list = []
+
+
+def _defer(signum, frame) -> None:
+    if signum == signal.SIGQUIT:
+        os._exit(0)  # nothing served yet, nothing to drain
+    _deferred.append(signum)
+
+
+def take_deferred() -> list:
+    """The signals deferred since the fork, in order; forgets them."""
+    out = list(_deferred)
+    del _deferred[:len(out)]
+    return out
+
+
 SUPERVISOR_SIGNALS = (
     signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD,
     signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1,
@@ -52,11 +73,22 @@ class SignalQueue:
     def pop(self):
         return self.queue.popleft() if self.queue else None
 
-    def reset_in_child(self) -> None:
-        """After fork: the child gets default handlers and none of our pipes."""
+    def reset_in_child(self, inherited: int = 0) -> None:
+        """After fork: the child gets default handlers and none of our pipes; the signals the
+        supervisor forwards are deferred until the worker installs its handlers."""
         signal.set_wakeup_fd(-1)
+        # Queued after the fork (the first `inherited` entries were the supervisor's): they were ours.
+        _deferred[:] = [sig for sig in list(self.queue)[inherited:] if sig in DEFERRED_IN_CHILD]
+        if signal.SIGQUIT in _deferred:
+            os._exit(0)
+        self.queue.clear()
         for sig in self.signals:
-            signal.signal(sig, signal.SIG_DFL)
+            if sig in DEFERRED_IN_CHILD:
+                signal.signal(sig, _defer)
+            elif sig in (signal.SIGTTIN, signal.SIGTTOU):
+                signal.signal(sig, signal.SIG_IGN)  # their default action stops the process
+            else:
+                signal.signal(sig, signal.SIG_DFL)
         for fd in (self.wake_r, self.wake_w):
             try:
                 os.close(fd)

@@ -208,6 +208,13 @@ class _StreamServer:
         if self._closed:
             return
         if self._serving_thread is not None and threading.current_thread() is not self._serving_thread:
+            if self.concurrency == "sync":
+                # The serving thread may be inside a handler: give it graceful_timeout, then cut
+                # its socket so a handler waiting on a silent client returns.
+                self._shutdown_request = True
+                self._wake()
+                if not self._is_shut_down.wait(self.graceful_timeout):
+                    self._cut_active()
             self.shutdown()
         self._closed = True
         if self._listener is not None:
@@ -397,6 +404,18 @@ class _StreamServer:
     def _start_pool(self) -> None:
         if self.threads and self._pool is None:
             self._pool = ThreadPool(self.threads, name=f"{type(self).__name__}-handler")
+
+    def _cut_active(self) -> None:
+        """Shut down the sockets whose handler is running (sync mode, past graceful_timeout)."""
+        with self._lock:
+            if self._active:
+                log.warning("server_close: %d connection(s) still open after %.1fs; closing them",
+                            len(self._active), self.graceful_timeout)
+            for request in self._active:
+                try:
+                    request.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked on the socket
+                except OSError:
+                    pass
 
     def _stop_pool(self) -> None:
         deadline = time.monotonic() + self.graceful_timeout

@@ -33,7 +33,7 @@ import time
 from .listeners import Listener, bind_tcp
 from .signals import SignalQueue
 from . import systemd
-from .lifecycle import FAILED, HARD_TIMEOUT, HEARTBEAT, READY, RECYCLE, StatusChannel
+from .lifecycle import FAILED, HARD_TIMEOUT, HEARTBEAT, READY, RECYCLE, StatusChannel, die_with_parent
 
 log = logging.getLogger("hatchway.error")
 
@@ -259,6 +259,11 @@ class Supervisor:
             log.info("retiring worker %d (%s): %d replaces it", old.pid, old.recycle or "replaced", child.pid)
             self.retire(old, now)
         child.replaces = None
+        if self.good_gen is not None and child.gen < self.good_gen:
+            # A straggler of a generation already superseded (it was still booting): retire it too.
+            log.info("retiring worker %d: generation %d already replaced it", child.pid, child.gen)
+            self.retire(child, now)
+            return
         ready = [c for c in self.children.values() if c.gen == self.gen and c.ready and not c.retiring]
         if len(ready) >= self.num_workers and self.good_gen != self.gen:
             previous = self.good_gen
@@ -270,9 +275,11 @@ class Supervisor:
             else:
                 log.info("reload complete: generation %d serving; retiring generation %d", self.gen, previous)
                 systemd.notify("READY=1")
-                for c in list(self.children.values()):
-                    if c.gen < self.gen and not c.retiring:
-                        self.retire(c, now)
+            # Every older generation goes, also one that was still booting when a SIGHUP came
+            # during start-up (it never became the serving generation, but it may serve now).
+            for c in list(self.children.values()):
+                if c.gen < self.gen and not c.retiring:
+                    self.retire(c, now)
 
     def on_exit(self, child: Child, how: str, code: int) -> None:
         now = time.monotonic()
@@ -288,7 +295,8 @@ class Supervisor:
             return
         if child.failure is not None or code == EXIT_BOOT:
             reason = child.failure or "the application failed to load"
-            if not self.started and child.gen == 0:
+            if not self.started:
+                # Never ready yet (also after a SIGHUP during start-up): nothing good to keep serving.
                 self.fatal = reason
                 return
             if child.gen != self.good_gen and child.gen == self.gen and self.good_gen is not None:
@@ -357,13 +365,16 @@ class Supervisor:
     def spawn(self, replaces: Child | None = None):
         sockets = self._worker_sockets()
         r, w = os.pipe()
+        parent = os.getpid()
+        queued = len(self.signals.queue)
         pid = os.fork()
         if pid == 0:  # ---- the worker
             code = 1
             try:
+                self._become_child(queued)  # first: from here on a forwarded signal is deferred, not fatal
+                die_with_parent(parent)
                 os.close(r)
-                self._become_child()
-                code = self.child_main(self.listeners + sockets, StatusChannel(w))
+                code = self.child_main(self.listeners + sockets, StatusChannel(w, parent))
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:
@@ -390,8 +401,8 @@ class Supervisor:
             out.append(Listener(sock, "tcp", self.ssl_context))
         return out
 
-    def _become_child(self) -> None:
-        self.signals.reset_in_child()
+    def _become_child(self, queued: int = 0) -> None:
+        self.signals.reset_in_child(queued)
         for child in self.children.values():
             if child.fd is not None:
                 os.close(child.fd)

@@ -37,6 +37,9 @@ IDLE, HEAD, BODY, BUSY, WRITING, DRAIN, LINGER, CLOSED = range(8)
 RECV_SIZE = 65536
 INF = float("inf")
 _IOV_MAX = 1024
+# A response iterable with this attribute true asks for the connection to close after the response
+# (the http.server adapter's `close_connection` set once the head was already out).
+CLOSE_AFTER_RESPONSE = "hatchway_close_connection"
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 _WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
@@ -106,6 +109,11 @@ class HTTPConnection:
         if not data:
             self._on_eof()
             return
+        self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """Bytes of the client's stream, from the socket or read ahead by a pre-step (the PROXY
+        protocol handshake hands over what followed its header)."""
         state = self.state
         if state == LINGER:
             return
@@ -502,6 +510,7 @@ class HTTPConnection:
             return False
         self.fresh = False
         req = self.req
+        close_asked = getattr(self.result, CLOSE_AFTER_RESPONSE, False)
         self._close_result()
         gateway = self.gateway
         f = self.framing
@@ -510,7 +519,7 @@ class HTTPConnection:
                        _monotonic() - self.started)
         self.parser.request_done()
         self.req = None
-        if self.close_after or f is None or not f.keep_alive:
+        if self.close_after or f is None or not f.keep_alive or close_asked:
             self.close()
             return False
         body = req.body

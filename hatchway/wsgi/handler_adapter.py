@@ -22,6 +22,7 @@ import threading
 from ..http.handler import RequestHandler, make_headers
 from ..server.config import ServerConfig
 from ..server.listeners import open_listeners
+from .connection import CLOSE_AFTER_RESPONSE
 from .serving import WSGIServer, _ssl_context
 
 log = logging.getLogger("hatchway.error")
@@ -153,13 +154,17 @@ class HandlerApplication:
         ex = Exchange(environ, start_response, handler_class.wbufsize)
         addr = environ.get("REMOTE_ADDR", "")
         port = environ.get("REMOTE_PORT", "")
-        handler_class(ex, (addr, int(port) if port else 0), self.server)
+        handler = handler_class(ex, (addr, int(port) if port else 0), self.server)
         if ex.status is None:
             raise HandlerError(f"{handler_class.__name__} returned without a complete response head for "
                                f"{ex.command} (send_response ... end_headers)")
+        # http.server handlers may set close_connection after end_headers() (often after the body).
+        close = getattr(handler, "close_connection", False)
         wfile = ex.wfile
         whole = wfile.take_buffered()
         if whole is not None:
+            if close:
+                _ask_close(ex)
             return [whole]
         wfile.flush()
         if not wfile.sent and _promised_body(ex):
@@ -167,7 +172,28 @@ class HandlerApplication:
             # than leave the client waiting for bytes that never come.
             raise HandlerError(f"{handler_class.__name__} promised a body with Content-Length but wrote none "
                                f"for {ex.command} {ex.path}")
+        if close:
+            if wfile.sent:
+                return CloseAfterResponse()  # the head is out: the engine closes after the response
+            _ask_close(ex)
         return ()
+
+
+class CloseAfterResponse(tuple):
+    """An empty response iterable asking the engine to close the connection once the response is
+    complete (hatchway.wsgi.connection checks CLOSE_AFTER_RESPONSE on the iterable)."""
+
+
+setattr(CloseAfterResponse, CLOSE_AFTER_RESPONSE, True)
+
+
+def _ask_close(ex) -> None:
+    """The head has not gone out yet: it carries `Connection: close` (the engine honours it)."""
+    headers = ex.response_headers
+    for name, value in headers:
+        if name.lower() == "connection" and "close" in value.lower():
+            return
+    headers.append(("Connection", "close"))  # the very list the engine frames from
 
 
 def _promised_body(ex) -> bool:

@@ -38,7 +38,8 @@ def test_every_option_comes_from_each_source(tmp_path):
             continue
         raw, expected = samples.get(opt.kind, (None, None))
         if raw is None:
-            raw = opt.choices[0] if opt.choices else ("/x" if opt.dest == "health_path" else "7")
+            special = {"health_path": "/x", "forwarded_allow_ips": "10.0.0.7"}
+            raw = opt.choices[0] if opt.choices else special.get(opt.dest, "7")
             expected = opt.type(raw)
         if opt.kind == "list" and opt.dest == "fd":
             raw, expected = "7", [7]
