@@ -84,6 +84,9 @@ TUNABLES = [
     Option("--fd", "fd", _fd, [], "serve on an inherited listening socket fd; repeatable", kind="list"),
     Option("--proxy-bind", "proxy_bind", str, [], "like --bind, but connections start with a PROXY protocol "
            "v1/v2 header (required); repeatable", kind="list"),
+    Option("--proxy-allow-ips", "proxy_allow_ips", _trusted_peers, _C.proxy_allow_ips,
+           "peers allowed to connect to --proxy-bind listeners (their header names the client); others are "
+           "dropped", config=True),
     Option("--handler", "handler", str, None, "serve an http.server-style handler class (module:Class, a "
            "hatchway.http.RequestHandler) instead of an app; threads default to 8"),
     Option("--workers", "workers", _positive_int, 0, "worker processes under a supervisor; 0 serves in this "

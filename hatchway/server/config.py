@@ -44,6 +44,7 @@ class ServerConfig:
     max_queue_wait: float = 0.0       # shed (503) requests that waited longer than this for a thread (0: off)
     forwarded_allow_ips: str = "127.0.0.1"  # peers whose Forwarded/X-Forwarded-* headers are applied
     forwarded_headers: str = "x-forwarded"  # the family those proxies set; the other is always stripped
+    proxy_allow_ips: str = "127.0.0.1"      # peers allowed to send a PROXY protocol header (--proxy-bind)
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -16,6 +16,7 @@ from ..server.worker import Worker
 from .connection import HTTPConnection
 from .environ import connection_environ, listener_environ
 from .filewrapper import FileWrapper
+from .proxy import TrustedPeers
 from . import ops
 
 log = logging.getLogger("hatchway.error")
@@ -54,6 +55,7 @@ class WSGIServer:
         self.listeners = listeners
         self.state = state  # the process's ServingState (readiness, request count, watchdog), if any
         self._proxy_fds = {listener.fd for listener in proxy_protocol}
+        self._proxy_peers = TrustedPeers(config.proxy_allow_ips)
         self.gateway = Gateway(ops.wrap(app, config, state), config)
         self._bases = {}
         for listener in listeners:
@@ -67,6 +69,11 @@ class WSGIServer:
 
     def _connection(self, worker, sock, addr, listener):
         if listener.fd in self._proxy_fds:
+            # A PROXY header names the client; believe it only from the balancers we were told of, or
+            # anyone who reaches the listener could claim any address (a trusted one included).
+            peer = addr[0] if isinstance(addr, tuple) else ""
+            if peer not in self._proxy_peers:
+                raise OSError(f"{peer or 'a unix peer'} may not send PROXY protocol headers (--proxy-allow-ips)")
             return ProxyHandshake(worker, sock, addr, listener, self._http_connection, self.config.header_timeout)
         return self._http_connection(worker, sock, addr, listener)
 

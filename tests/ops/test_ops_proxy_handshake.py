@@ -82,3 +82,20 @@ def test_graceful_stop_closes_a_silent_proxy_handshake(start_server, write_app):
     finally:
         silent.close()
         started.close()
+
+
+def test_only_allowed_peers_may_send_proxy_headers(start_server, write_app):
+    write_app(APP)
+    pport = _free_port()
+    # 127.0.0.1 (this test) is not an allowed balancer here: its header must not be believed.
+    srv = start_server("--proxy-bind", f"127.0.0.1:{pport}", "--proxy-allow-ips", "10.9.9.9").ready()
+    try:
+        answer = _answered(pport)
+    except ConnectionResetError:
+        answer = b""
+    assert answer == b""  # dropped before its header could name a client
+    srv.wait_log(r"may not send PROXY protocol headers")
+    # The default allows 127.0.0.1: the same header is then believed.
+    pport2 = _free_port()
+    start_server("--proxy-bind", f"127.0.0.1:{pport2}").ready()
+    assert _answered(pport2).endswith(b"192.0.2.7")
