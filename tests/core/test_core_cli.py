@@ -127,3 +127,27 @@ def test_tls_from_cert_and_key_files(cli, tmp_path):
 def test_python_dash_m_help():
     result = run_cli("serve", "--help")
     assert result.returncode == 0 and "--bind" in result.stdout and "--keep-alive" in result.stdout
+
+
+def test_access_log_is_off_unless_asked_for(tmp_path):
+    """Without --access-log no access record is even formatted (it once halved throughput)."""
+    import logging
+
+    from hatchway import cli
+
+    loggers = [logging.getLogger(n) for n in ("hatchway", "hatchway.access")]
+    saved = [(lg.level, list(lg.handlers), lg.propagate) for lg in loggers]
+    try:
+        base = {"log_level": "info", "error_log": str(tmp_path / "e.log")}
+        cli._setup_logging({**base, "access_log": None})
+        assert not logging.getLogger("hatchway.access").isEnabledFor(logging.INFO)
+        cli._setup_logging({**base, "access_log": str(tmp_path / "a.log")})
+        assert logging.getLogger("hatchway.access").isEnabledFor(logging.INFO)
+    finally:
+        for lg, (level, handlers, propagate) in zip(loggers, saved):
+            for h in lg.handlers:
+                if h not in handlers:
+                    h.close()
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
