@@ -335,13 +335,14 @@ class RequestParser:
         if value and value[-1] in _OWS:
             value = value.rstrip(b" \t")  # the tokenizer strips leading OWS only
         headers = self._headers
-        self._size += len(name) + len(value) + 4
+        n = len(name)
+        self._size += n + len(value) + 4
         if len(headers) + self._trailers >= self._max_count or self._size > self._max_size:
             raise Reject(431, "Request header fields too large")
         if not self._in_head:
             self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
             return
-        kind = _SPECIAL.get(name.lower()) if len(name) in _SPECIAL_LENGTHS else None
+        kind = _SPECIAL.get(name.lower()) if n in _SPECIAL_LENGTHS else None
         if kind is not None:
             if kind == 1:
                 self._hosts.append(value)

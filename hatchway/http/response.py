@@ -13,6 +13,8 @@ decision.  It does no I/O.  Rules (RFC 9112 6, 9110 6.4.1):
 """
 from __future__ import annotations
 
+from time import time as _time
+
 from .dates import http_date
 
 # Framing modes.
@@ -123,16 +125,20 @@ def _analyze(status, headers) -> _Block:
     return block
 
 
-_tail_key = None
+_tail_second = -1
+_tail_server = None
 _tail = b""
 
 
 def _date_server_tail(server: bytes) -> bytes:
-    global _tail_key, _tail
-    date = http_date()
-    if _tail_key != (date, server):
+    """b"Date: ...\r\nServer: ...\r\n\r\n", rebuilt once a second (one time() call per response)."""
+    global _tail_second, _tail_server, _tail
+    now = int(_time())
+    if now != _tail_second or server is not _tail_server:
+        date = http_date()
         _tail = b"Date: " + date + b"\r\n" + (b"Server: " + server + b"\r\n" if server else b"") + b"\r\n"
-        _tail_key = (date, server)
+        _tail_second = now
+        _tail_server = server
     return _tail
 
 

@@ -30,6 +30,8 @@ from .environ import build_environ
 from .errors import BodyError, ClientGone
 from .filewrapper import FileWrapper
 from .input import EMPTY_INPUT, Input
+from .proxy import FORWARDED_KEYS as _FORWARDED_KEYS
+from .proxy import apply_forwarded
 
 log = logging.getLogger("hatchway.error")
 
@@ -66,7 +68,7 @@ class HTTPConnection:
         "drain_start",
         # the exchange in progress
         "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
-        "continued", "body_done", "close_after", "started", "_start_response", "_write",
+        "continued", "body_done", "close_after", "started", "_start_response", "_write", "access",
     )
 
     def __init__(self, worker, sock, addr, env_base, gateway):
@@ -93,6 +95,8 @@ class HTTPConnection:
         self.drain_left = 0
         self._start_response = self.start_response
         self._write = self.write
+        # Per connection, not per request: the logger's level check is a Python call.
+        self.access = gateway.access_log or _access_enabled(20)
 
     # ---------------------------------------------------------------- loop callbacks
     def on_readable(self) -> None:
@@ -109,7 +113,17 @@ class HTTPConnection:
         if not data:
             self._on_eof()
             return
-        self.feed(data)
+        # feed(), inlined: this is the per-request read path.
+        state = self.state
+        if state == LINGER:
+            return
+        self.parser.feed(data)
+        if state == DRAIN:
+            self._drain_progress()
+            return
+        if state == WRITING:
+            return  # pipelined bytes wait in the parser until the response is out
+        self._process()
 
     def feed(self, data: bytes) -> None:
         """Bytes of the client's stream, from the socket or read ahead by a pre-step (the PROXY
@@ -217,7 +231,7 @@ class HTTPConnection:
         if self.peer_eof or self.parser.closed and not self.parser.queue:
             self.close()
             return
-        in_head = self.parser.in_head
+        in_head = self.parser._in_head
         if self.stop_after and not in_head and not self.fresh:
             self.close()  # draining: nothing in progress here any more
             return
@@ -282,6 +296,9 @@ class HTTPConnection:
         gateway = self.gateway
         try:
             environ = build_environ(self.env_base, req, Input(self, req) if req.has_body else EMPTY_INPUT)
+            forwarded = gateway.forwarded
+            if forwarded is not None and not _FORWARDED_KEYS.isdisjoint(environ):
+                apply_forwarded(environ, forwarded[0], forwarded[1])
             result = gateway.app(environ, self._start_response)
             self.result = result
             if type(result) is list and len(result) == 1 and self.status is not None and self.framing is None:
@@ -356,19 +373,23 @@ class HTTPConnection:
         """The common case: the whole body in one piece; one send for head and body."""
         if type(chunk) is not bytes:
             chunk = _as_bytes(chunk)
-        f = self._frame(len(chunk))
+        n = len(chunk)
+        f = self._frame(n)
         self.body_done = True
         if f.mode == NO_BODY:
             return self._write_bufs([f.head])
-        if len(chunk) > f.length:
-            self._overflow(len(chunk), f.length)
-            chunk = chunk[:f.length]
-        elif len(chunk) < f.length:
-            self.close_after = True
-            log.error("%s %s: application sent %d of %d promised body bytes; closing",
-                      self.req.method, self.req.target.decode("latin-1"), len(chunk), f.length)
-        self.sent = len(chunk)
-        if len(chunk) < 16384:
+        length = f.length
+        if n != length:
+            if n > length:
+                self._overflow(n, length)
+                chunk = chunk[:length]
+                n = length
+            else:
+                self.close_after = True
+                log.error("%s %s: application sent %d of %d promised body bytes; closing",
+                          self.req.method, self.req.target.decode("latin-1"), n, length)
+        self.sent = n
+        if n < 16384:
             data = f.head + chunk
             if self.pending is None and not self.tls:
                 try:
@@ -510,11 +531,16 @@ class HTTPConnection:
             return False
         self.fresh = False
         req = self.req
-        close_asked = getattr(self.result, CLOSE_AFTER_RESPONSE, False)
-        self._close_result()
+        result = self.result
+        if type(result) is list:  # the common case: no close(), no marker; skip two failing lookups
+            close_asked = False
+            self.result = None
+        else:
+            close_asked = getattr(result, CLOSE_AFTER_RESPONSE, False)
+            self._close_result()
         gateway = self.gateway
         f = self.framing
-        if gateway.access_log or _access_enabled(20):
+        if self.access:
             log_access(self.env_base.get("REMOTE_ADDR", ""), req, f.code if f else 0, self.sent,
                        _monotonic() - self.started)
         self.parser.request_done()

@@ -15,7 +15,6 @@ import threading
 import time
 
 from .filewrapper import FileWrapper
-from .proxy import forwarded_middleware
 
 log = logging.getLogger("hatchway.error")
 _local = threading.local()
@@ -138,8 +137,8 @@ def counting_middleware(app, state):
 
 
 def wrap(app, config, state=None):
-    """The layers this config asks for, outermost first: forwarded, health, shedding, counting,
-    watchdog.  With a default config only the forwarded-header layer is present."""
+    """The layers this config asks for, outermost first: health, shedding, counting, watchdog.
+    With a default config there are none (forwarded headers: see `forwarded_rule`)."""
     if state is not None and getattr(state, "watchdog", None) is not None:
         app = watchdog_middleware(app, state.watchdog)
     if state is not None and config.max_requests:
@@ -148,10 +147,21 @@ def wrap(app, config, state=None):
         app = shedding_middleware(app, config.max_queue_wait)
     if config.health_path:
         app = health_middleware(app, config.health_path, state if state is not None else _AlwaysReady)
-    if config.forwarded_allow_ips:
-        app = forwarded_middleware(app, config.forwarded_allow_ips, config.forwarded_headers)
+    # The forwarded-header layer is not a wrapper here: the gateway applies it to the environ it
+    # builds (`forwarded_rule`), which saves a Python call on every request.
     return app
 
 
 class _AlwaysReady:
     ready = True
+
+
+def forwarded_rule(config):
+    """(TrustedPeers, family) for the gateway to apply to each environ, or None when off."""
+    if not config.forwarded_allow_ips:
+        return None
+    from .proxy import FAMILIES, TrustedPeers
+
+    if config.forwarded_headers not in FAMILIES:
+        raise ValueError(f"forwarded_headers must be one of {', '.join(FAMILIES)}, not {config.forwarded_headers!r}")
+    return (TrustedPeers(config.forwarded_allow_ips), config.forwarded_headers)

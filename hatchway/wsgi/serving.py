@@ -25,7 +25,7 @@ log = logging.getLogger("hatchway.error")
 class Gateway:
     """What every connection of one server shares: the app, the limits, the pool."""
 
-    __slots__ = ("app", "config", "limits", "pool", "server_header", "access_log")
+    __slots__ = ("app", "config", "limits", "pool", "server_header", "access_log", "forwarded")
 
     def __init__(self, app, config: ServerConfig):
         self.app = app
@@ -40,6 +40,7 @@ class Gateway:
         self.pool = None
         self.server_header = config.server_header.encode("latin-1") if config.server_header else b""
         self.access_log = config.access_log
+        self.forwarded = None  # (TrustedPeers, family): forwarded headers applied to each environ
 
 
 class WSGIServer:
@@ -57,6 +58,7 @@ class WSGIServer:
         self._proxy_fds = {listener.fd for listener in proxy_protocol}
         self._proxy_peers = TrustedPeers(config.proxy_allow_ips)
         self.gateway = Gateway(ops.wrap(app, config, state), config)
+        self.gateway.forwarded = ops.forwarded_rule(config)
         self._bases = {}
         for listener in listeners:
             scheme = config.url_scheme or ("https" if listener.ssl_context else "http")
