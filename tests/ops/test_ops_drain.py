@@ -46,9 +46,13 @@ def test_sigterm_drains_then_refuses_after_the_delay(start_server, pid_app, kit,
         t.join(30)
     assert refused_at - signalled >= delay
     assert [s for s, _, _ in slow] == [200] * 4
-    # The load client's only failures are new connections refused once the delay is over.
+    # The load client's only failures are new connections turned away once the delay is over.  A
+    # connection whose handshake lands in the kernel's accept queue after the workers' last sweep but
+    # before the last copy of the listening socket closes is reset rather than refused: Linux has no
+    # way to refuse new connections while keeping queued ones (docs/operations.md, "Graceful drain").
+    turned_away = ("ConnectionRefusedError", "ConnectionResetError")
     for error, when in zip(client.errors, client.error_times):
-        assert error.startswith("ConnectionRefusedError") and when - signalled >= delay, client.errors
+        assert error.startswith(turned_away) and when - signalled >= delay, client.errors
     assert client.ok > 100
     assert srv.wait_exit() == 0
 
