@@ -64,6 +64,23 @@ def wait_listening(port: int, proc, timeout=30.0) -> None:
     raise RuntimeError("server did not start listening")
 
 
+def wait_workers(proc, cmd, timeout=30.0) -> None:
+    """Until the server has forked as many workers as its command line asks for (a deadline, not a nap)."""
+    wanted = 0
+    for flag in ("--workers", "-w"):
+        if flag in cmd:
+            wanted = int(cmd[cmd.index(flag) + 1])
+    children = f"/proc/{proc.pid}/task/{proc.pid}/children"
+    end = time.monotonic() + timeout
+    while wanted > 1 and time.monotonic() < end:
+        try:
+            if len(open(children).read().split()) >= wanted:
+                return
+        except OSError:
+            return  # no /proc children file: nothing to wait on
+        time.sleep(0.05)
+
+
 def wrk(port: int, duration: float, connections: int) -> float:
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", f"http://127.0.0.1:{port}/"],
                          capture_output=True, text=True, timeout=duration + 60).stdout
@@ -80,8 +97,8 @@ def run_cell(name, cmd, workdir, port, duration, connections) -> float:
                             start_new_session=True)
     try:
         wait_listening(port, proc)
-        time.sleep(0.5)  # let every worker of a multi-worker server finish booting
-        wrk(port, 1, connections)
+        wait_workers(proc, cmd)
+        wrk(port, 1, connections)  # warm-up: also covers workers still importing the app
         return wrk(port, duration, connections)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
