@@ -124,6 +124,9 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._epoll.register(self._wake_r, EPOLLIN)
+        if self._calls:
+            # Queued before the pipe existed (a signal during start-up): their wake-up went nowhere.
+            self._wake()
         for fd in self.listeners:
             self._epoll.register(fd, EPOLLIN)
         try:

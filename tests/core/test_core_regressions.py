@@ -336,3 +336,21 @@ def test_loop_survives_pool_threads_closing_connections_during_ticks(served):
     with socket.create_connection(srv.server_address, timeout=5) as c:
         c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         assert read_until_closed(c).startswith(b"HTTP/1.1 200")
+
+
+def test_a_call_queued_before_the_loop_starts_still_runs():
+    """A signal handled during start-up queues its work before the wake-up pipe exists."""
+    def app(environ, start_response):
+        start_response("204 No Content", [])
+        return []
+
+    srv = make_server("127.0.0.1", 0, app)
+    ran = threading.Event()
+    srv.worker.call_soon(ran.set)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        assert ran.wait(10)
+    finally:
+        srv.shutdown()
+        srv.server_close()
