@@ -1,5 +1,5 @@
 """Where each setting comes from: the command line, then `HATCHWAY_*` variables, then a TOML file,
-then the default.  The option table itself lives in `hatchway.cli.TUNABLES`; this module only knows
+then the default.  The option table itself lives in `hatchway.options.TUNABLES`; this module only knows
 how to read one option from each source and how to print the table as documentation.
 """
 from __future__ import annotations
@@ -28,9 +28,17 @@ class Option:
     kind: str = "value"       # "value", "flag" (boolean switch) or "list" (repeatable)
     choices: tuple = ()
     short: str | None = None
+    aliases: tuple = ()       # other spellings of the flag (gunicorn's --limit-request-field_size)
 
     @property
     def env(self) -> str:
+        """Spelt like the flag: --keep-alive is HATCHWAY_KEEP_ALIVE (the positional app: HATCHWAY_APP)."""
+        name = self.dest if self.flag is None else self.flag[2:]
+        return ENV_PREFIX + name.upper().replace("-", "_")
+
+    @property
+    def old_env(self) -> str:
+        """The name before the variables followed the flags: spelt after the setting."""
         return ENV_PREFIX + self.dest.upper()
 
     @property
@@ -139,6 +147,7 @@ def options_table(options) -> str:
         flag = opt.flag or f"`{opt.dest.upper()}` (positional)"
         if opt.flag:
             flag = f"`{opt.flag}`" + (f", `{opt.short}`" if opt.short else "")
+            flag += "".join(f", `{alias}`" for alias in opt.aliases)
             if opt.kind == "flag":
                 flag += f", `--no-{opt.flag[2:]}`"
         default = opt.default

@@ -19,6 +19,7 @@ class Limits:
     max_target_size: int = 8192          # request-target bytes        -> 414
     max_header_count: int = 100          # header fields (and trailers) -> 431
     max_header_size: int = 65536         # total bytes of the head      -> 431
+    max_field_size: int = 0              # bytes of one field, name + value (0: only the head limit) -> 431
     max_body_size: int = 1 << 30         # request body bytes           -> 413
     max_pipelined: int = 64              # complete requests queued ahead of the one in flight
 

@@ -192,7 +192,7 @@ class RequestParser:
     __slots__ = (
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
         "_expect", "_trailers", "_size", "_in_head", "_head_bytes", "_current", "_completed", "_queued",
-        "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof",
+        "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
     )
 
     def __init__(self, limits: Limits = Limits(), spill_at: int = 1 << 20):
@@ -208,6 +208,7 @@ class RequestParser:
         self._completed = 0
         self._max_count = limits.max_header_count
         self._max_size = limits.max_header_size
+        self._max_field = limits.max_field_size or limits.max_header_size
         self._max_target = limits.max_target_size
         self._backlog = None   # input held back, unparsed, while max_pipelined requests wait
         self._eof = False
@@ -336,8 +337,10 @@ class RequestParser:
             value = value.rstrip(b" \t")  # the tokenizer strips leading OWS only
         headers = self._headers
         n = len(name)
-        self._size += n + len(value) + 4
-        if len(headers) + self._trailers >= self._max_count or self._size > self._max_size:
+        field = n + len(value)
+        self._size += field + 4
+        if (len(headers) + self._trailers >= self._max_count or self._size > self._max_size
+                or field > self._max_field):
             raise Reject(431, "Request header fields too large")
         if not self._in_head:
             self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on

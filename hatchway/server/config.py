@@ -23,7 +23,8 @@ class ServerConfig:
     # HTTP limits.
     max_target_size: int = 8192
     max_header_count: int = 100
-    max_header_size: int = 65536
+    max_header_size: int = 65536      # the whole head
+    max_field_size: int = 0           # one header field, name + value (gunicorn's limit_request_field_size); 0: off
     max_body_size: int = 1 << 30
     max_pipelined: int = 64
     max_drain: int = 1 << 20          # unread body bytes discarded to keep a connection alive
@@ -32,6 +33,10 @@ class ServerConfig:
     # Identity and logging.
     server_header: str = "hatchway"
     access_log: bool = False
+    access_log_format: str = "combined"  # "combined", "json" or a {field} template (wsgi/logformat.py)
+    request_id: bool = False          # X-Request-ID taken from a trusted proxy or made, and echoed
+    server_timing: bool = False       # Server-Timing: queue;dur=..., app;dur=...
+    metrics: bool = False             # count requests for the supervisor's /metrics (--metrics-bind)
     url_scheme: str | None = None     # None: "https" with TLS, else "http"
 
     # Operations (docs/operations.md).  All off by default except trusting a proxy on loopback.

@@ -263,15 +263,16 @@ class App(Scaffold):
                 self.logger.exception("shutdown hook %r failed", func)
 
     def run(self, host="127.0.0.1", port=8000, debug=None, **options):
-        """Serve on hatchway's server until interrupted. ``debug=True`` shows tracebacks."""
-        from hatchway.wsgi import run_simple
+        """Serve on hatchway's server until interrupted. ``debug=True`` shows tracebacks.
+        ``options`` are hatchway.serve's settings (``workers=2``, ``keep_alive=5``...)."""
+        import hatchway
 
         if debug is not None:
             self.debug = debug
-        options.setdefault("threaded", True)
+        options.setdefault("threads", 8)
         self.startup()
         try:
-            run_simple(host, port, self, **options)
+            hatchway.serve(self, host=host, port=port, **options)
         finally:
             self.shutdown()
 

@@ -34,6 +34,7 @@ class Gateway:
             max_target_size=config.max_target_size,
             max_header_count=config.max_header_count,
             max_header_size=config.max_header_size,
+            max_field_size=config.max_field_size,
             max_body_size=config.max_body_size,
             max_pipelined=config.max_pipelined,
         )
@@ -168,41 +169,25 @@ def run_simple(hostname, port, application, use_reloader=False, use_debugger=Fal
         raise SystemExit(script_reload.run_with_reloader(listeners[0], extra_files))
     if script_reload.child_socket_fd() is not None:
         fd = script_reload.child_socket_fd()
-    if processes and processes > 1:
-        return _run_prefork(hostname, port, application, threaded, processes, ssl_context, fd, options)
-    srv = make_server(hostname, port, application, threaded, processes, request_handler, passthrough_errors,
-                      ssl_context, fd, **options)
-    script_reload.report_ready()
-    scheme = "https" if ssl_context else "http"
-    if not use_reloader:
-        _info(f" * Running on {scheme}://{_display(srv.server_address)}/ (Press CTRL+C to quit)")
-    serve_until_signalled(srv)
+    if request_handler is not None:
+        raise TypeError("request_handler is a Werkzeug/http.server class; hatchway serves WSGI apps directly")
+    # One path for every way in: the settings settle with HATCHWAY_* and the config file exactly as
+    # `hatchway serve` flags do, whether processes is 1 or 8.
+    from ..launch import serve
+
+    threads = options.pop("threads", None)
+    options["threads"] = threads if threads is not None else (8 if threaded else 0)
+    options["workers"] = processes if processes and processes > 1 else 0
+    where = {"fd": [fd]} if fd is not None else {"host": hostname, "port": port}
+    return serve(application, ssl_context=_ssl_context(ssl_context) if not isinstance(ssl_context, tuple)
+                 else ssl_context, banner=not use_reloader, on_ready=lambda _: script_reload.report_ready(),
+                 **where, **options)
 
 
 def _bind_spec(host, port) -> str:
     if isinstance(host, str) and host.startswith("unix://"):
         return f"unix:{host[7:]}"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _run_prefork(hostname, port, application, threaded, processes, ssl_context, fd, options):
-    """run_simple(processes=N): N worker processes under hatchway's supervisor."""
-    from ..cli import TUNABLES, main as cli_main
-
-    threads = options.pop("threads", None)
-    argv = ["serve", "--workers", str(processes), "--threads", str(threads if threads is not None else
-                                                                    (8 if threaded else 0))]
-    argv += ["--fd", str(fd)] if fd is not None else ["--bind", _bind_spec(hostname, port)]
-    if ssl_context is not None:
-        if not isinstance(ssl_context, tuple):
-            raise ValueError("with processes > 1, pass ssl_context as (certfile, keyfile)")
-        argv += ["--certfile", ssl_context[0]] + (["--keyfile", ssl_context[1]] if len(ssl_context) > 1 else [])
-    flags = {opt.dest: opt.flag for opt in TUNABLES if opt.flag and opt.config}
-    for name, value in options.items():
-        if name not in flags:
-            raise TypeError(f"run_simple(processes=...) cannot pass option {name!r}")
-        argv += [flags[name], str(value)]
-    return cli_main(argv, app=application)
 
 
 def serve_until_signalled(srv) -> None:

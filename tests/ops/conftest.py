@@ -300,7 +300,14 @@ def kit():
     """The helpers above, for test modules (importlib mode cannot import conftest by name)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(get=get, raw=raw, LoadClient=LoadClient, wait_for=wait_for, DEADLINE=DEADLINE)
+    return SimpleNamespace(get=get, raw=raw, LoadClient=LoadClient, wait_for=wait_for, DEADLINE=DEADLINE,
+                           server_env=server_env, free_port=free_port, ROOT=ROOT)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 PID_APP = """

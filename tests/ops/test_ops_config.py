@@ -38,7 +38,8 @@ def test_every_option_comes_from_each_source(tmp_path):
             continue
         raw, expected = samples.get(opt.kind, (None, None))
         if raw is None:
-            special = {"health_path": "/x", "forwarded_allow_ips": "10.0.0.7", "proxy_allow_ips": "10.0.0.8"}
+            special = {"health_path": "/x", "forwarded_allow_ips": "10.0.0.7", "proxy_allow_ips": "10.0.0.8",
+                       "access_log_format": "json", "metrics_bind": "127.0.0.1:9100"}
             raw = opt.choices[0] if opt.choices else special.get(opt.dest, "7")
             expected = opt.type(raw)
         if opt.kind == "list" and opt.dest == "fd":

@@ -134,22 +134,22 @@ def test_custom_request_and_response_classes():
     assert seen["type"] == "MyRequest"
 
 
-def test_run_serves_with_hatchway_run_simple(monkeypatch):
+def test_run_serves_with_hatchway_serve(monkeypatch):
     calls = []
     events = []
 
-    def fake_run_simple(host, port, application, **options):
+    def fake_serve(application, host, port, **options):
         calls.append((host, port, application, options))
         # Startup hooks have run and routes are frozen by the time we serve.
         events.append("serving")
 
-    monkeypatch.setattr(hatchway.wsgi, "run_simple", fake_run_simple)
+    monkeypatch.setattr(hatchway, "serve", fake_serve)
     app = App(__name__)
     app.on_startup(lambda: events.append("startup"))
     app.on_shutdown(lambda: events.append("shutdown"))
     app.add_url_rule("/", "index", lambda: "x")
     app.run("0.0.0.0", 9999, debug=True)
-    assert calls == [("0.0.0.0", 9999, app, {"threaded": True})]
+    assert calls == [("0.0.0.0", 9999, app, {"threads": 8})]
     assert events == ["startup", "serving", "shutdown"]
     assert app.debug is True
 
