@@ -19,6 +19,7 @@ class ServerConfig:
     write_timeout: float = 30.0      # no write progress to a slow reader for this long -> close
     graceful_timeout: float = 30.0   # shutdown waits this long for in-flight requests
     linger_timeout: float = 2.0      # after an error response, how long unread input is discarded
+    drain_grace: float = 1.0         # draining: an idle keep-alive connection is closed once idle this long
 
     # HTTP limits.
     max_target_size: int = 8192

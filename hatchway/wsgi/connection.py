@@ -179,9 +179,15 @@ class HTTPConnection:
         connection's first request or a half-read head is on its way: it is answered (with
         Connection: close) within the header timeout, as accepting it promised."""
         self.stop_after = True
-        if (self.fresh and self.state == IDLE) or self.state == HEAD:
+        state = self.state
+        if (self.fresh and state == IDLE) or state == HEAD:
             return
-        if self.state == IDLE or self.state == DRAIN:
+        if state == IDLE:
+            # Not at once: the client may be sending its next request right now (RFC 9112 9.3.1).
+            # Held until idle past the grace, a request that comes is answered with Connection: close.
+            self.deadline = min(self.deadline, max(self.idle_since + self.gateway.config.drain_grace,
+                                                   self.worker.now))
+        elif state == DRAIN:
             self.close()
 
     # ---------------------------------------------------------------- request flow (owner thread)
@@ -232,9 +238,6 @@ class HTTPConnection:
             self.close()
             return
         in_head = self.parser._in_head
-        if self.stop_after and not in_head and not self.fresh:
-            self.close()  # draining: nothing in progress here any more
-            return
         now = self.worker.now
         if in_head:
             if self.state != HEAD:
@@ -247,7 +250,10 @@ class HTTPConnection:
             self.state = IDLE
             self.idle = True
             self.idle_since = now
-            self.deadline = now + self.gateway.config.keepalive_timeout
+            cfg = self.gateway.config
+            # Draining: a response framed keep-alive went out; hold the connection for the grace
+            # so a request already on its way is answered (with Connection: close), not reset.
+            self.deadline = now + (cfg.drain_grace if self.stop_after else cfg.keepalive_timeout)
 
     def _serve_in_thread(self) -> None:
         """Pool thread: serve queued requests with blocking I/O, then hand the connection back."""
@@ -266,7 +272,7 @@ class HTTPConnection:
                 self.body_start = _monotonic()
                 self._respond(req, True)
                 if not self._finish_exchange():
-                    if self.state == DRAIN:
+                    if self.state == DRAIN or self.state == LINGER:
                         self.worker.resume(self)
                     return
             self.worker.now = max(self.worker.now, _monotonic())
@@ -546,7 +552,10 @@ class HTTPConnection:
         self.parser.request_done()
         self.req = None
         if self.close_after or f is None or not f.keep_alive or close_asked:
-            self.close()
+            if req.keep_alive or self.parser.queue:
+                self._close_softly()  # the client meant to go on: it may be sending more
+            else:
+                self.close()
             return False
         body = req.body
         if req.has_body and not body.complete:
@@ -713,6 +722,21 @@ class HTTPConnection:
         self.deadline = self.worker.now + self.gateway.config.linger_timeout
         if hand_back:
             self.worker.resume(self)
+
+    def _close_softly(self) -> None:
+        """We end a connection the client meant to keep: shut our write side and discard what it
+        still sends until its FIN (or linger_timeout), then close.  Closing with unread input
+        would send a reset that can destroy the response still in flight (RFC 9112 9.6)."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            self.close()
+            return
+        self.parser.closed = True
+        self.state = LINGER
+        self.idle = False
+        self.worker.now = now = max(self.worker.now, _monotonic())
+        self.deadline = now + self.gateway.config.linger_timeout
 
     def _on_eof(self) -> None:
         self.peer_eof = True

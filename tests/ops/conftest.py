@@ -333,3 +333,168 @@ def pid_app(write_app):
 
     write()
     return write
+
+
+# -- clients that never retry (issue 11: reloads must lose nothing even for them) --------------------
+class _NoRetryLoad:
+    """Threads of keep-alive traffic that never retry.  `errors` holds every failure; a refused new
+    connection is counted apart (`refused`): after a full stop that is the only honest answer."""
+
+    def __init__(self, port, threads, max_seconds):
+        self.port = port
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.errors: list = []
+        self.refused = 0
+        self.bodies: list = []
+        self.stop_event = threading.Event()
+        self.deadline = time.monotonic() + max_seconds
+        self.threads = [threading.Thread(target=self._guard, args=(i,), daemon=True) for i in range(threads)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(30)
+
+    def running(self) -> bool:
+        return not self.stop_event.is_set() and time.monotonic() < self.deadline
+
+    def wait_successes(self, n, timeout=DEADLINE):
+        start = self.ok
+        wait_for(lambda: self.ok >= start + n or self.errors, timeout, what=f"{n} more successful requests")
+        return self
+
+    def _success(self, body):
+        with self.lock:
+            self.ok += 1
+            self.bodies.append(body)
+
+    def _error(self, what):
+        with self.lock:
+            self.errors.append(what)
+
+    def _guard(self, idx):
+        try:
+            self._run(idx)
+        except Exception as exc:  # noqa: BLE001 - a client bug must show, not hang the test
+            self._error(f"client crashed: {exc!r}")
+
+
+class SessionLoad(_NoRetryLoad):
+    """requests.Session loops: urllib3 reuses the pooled connection; no retries at all."""
+
+    def __init__(self, port, threads=4, max_seconds=60.0, path="/"):
+        super().__init__(port, threads, max_seconds)
+        self.url = f"http://127.0.0.1:{port}{path}"
+
+    def _run(self, idx):
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        try:
+            while self.running():
+                try:
+                    r = session.get(self.url, timeout=DEADLINE)
+                except requests.ConnectionError as exc:
+                    if "refused" in str(exc).lower():
+                        with self.lock:
+                            self.refused += 1
+                        if self.stop_event.wait(0.01):
+                            return
+                        continue
+                    self._error(repr(exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001
+                    self._error(repr(exc))
+                    continue
+                if r.status_code == 200:
+                    self._success(r.content)
+                else:
+                    self._error(f"status {r.status_code}")
+        finally:
+            session.close()
+
+
+class PipelineLoad(_NoRetryLoad):
+    """Raw sockets sending `depth` requests at a time and reading the answers.  A response with
+    Connection: close ends the connection; the requests behind it were not answered and go again on a
+    new connection (RFC 9112 9.3.2: they were never processed).  Anything else that ends a connection
+    before its answers - EOF, reset - is an error."""
+
+    def __init__(self, port, threads=4, max_seconds=60.0, depth=8, path="/"):
+        super().__init__(port, threads, max_seconds)
+        self.depth = depth
+        self.request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+    def _run(self, idx):
+        sock, buf = None, b""
+        while self.running():
+            if sock is None:
+                try:
+                    sock = socket.create_connection(("127.0.0.1", self.port), timeout=DEADLINE)
+                except ConnectionRefusedError:
+                    with self.lock:
+                        self.refused += 1
+                    if self.stop_event.wait(0.01):
+                        return
+                    continue
+                buf = b""
+            try:
+                sock.sendall(self.request * self.depth)
+                for _ in range(self.depth):
+                    status, close, body, buf = self._read_response(sock, buf)
+                    if status != 200:
+                        self._error(f"status {status}")
+                    else:
+                        self._success(body)
+                    if close:
+                        sock.close()
+                        sock = None
+                        break
+            except (OSError, EOFError) as exc:
+                self._error(repr(exc))
+                sock.close()
+                sock = None
+        if sock is not None:
+            sock.close()
+
+    @staticmethod
+    def _read_response(sock, buf):
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("EOF before a response head")
+            buf += chunk
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            headers[k.strip().lower()] = v.strip()
+        length = int(headers.get(b"content-length", b"0"))
+        while len(buf) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("EOF inside a response body")
+            buf += chunk
+        body, buf = buf[:length], buf[length:]
+        return status, headers.get(b"connection", b"").lower() == b"close", body, buf
+
+
+@pytest.fixture
+def noretry():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(SessionLoad=SessionLoad, PipelineLoad=PipelineLoad)
