@@ -15,7 +15,11 @@ setup-test: $(BIN)/python
 serve: setup
 	$(BIN)/hatchway serve --bind 127.0.0.1:8000 --access-log -
 
-test: setup-test
+# curl, wrk, nginx and systemd-socket-activate, with the same script .ci/run uses.
+tools:
+	scripts/install-tools.sh
+
+test: tools setup-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Needs wrk (apt-get install wrk).  Servers against peers, then frameworks in-process.
@@ -24,4 +28,8 @@ bench: setup
 	$(BIN)/python bench/servers.py
 	$(BIN)/python bench/frameworks.py
 
-.PHONY: setup setup-test serve test bench
+# ka-hello with and without --metrics-bind and the JSON access log (needs wrk).
+bench-observability: setup
+	$(BIN)/python bench/observability.py
+
+.PHONY: setup setup-test serve test bench tools bench-observability

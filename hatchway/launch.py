@@ -213,10 +213,11 @@ def run(given: dict, app=None, environ=None, ssl_context=None, extra_config=None
         raise StartupError(str(exc))
     supervised = values["workers"] > 0 or values["reload"]
     if not supervised:
-        for dest, flag in (("hard_timeout", "--hard-timeout"), ("max_requests", "--max-requests")):
+        for dest, flag in (("hard_timeout", "--hard-timeout"), ("max_requests", "--max-requests"),
+                           ("metrics_bind", "--metrics-bind")):
             if values[dest]:
                 log.warning("%s needs a supervisor to replace the worker (--workers N); it is off", flag)
-        config = config.updated(hard_timeout=0.0, max_requests=0)
+        config = config.updated(hard_timeout=0.0, max_requests=0, metrics=False)
     ctx = ssl_context
     if ctx is None and values["certfile"]:
         try:
@@ -344,12 +345,26 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
         return 0
 
     workers = max(1, values["workers"])
+    metrics_socket = None
+    if values["metrics_bind"]:
+        from .server.listeners import bind_tcp, parse_bind
+
+        try:
+            _kind, address = parse_bind(values["metrics_bind"])
+            metrics_socket = bind_tcp(address[0], address[1], 64)
+        except (BindError, OSError, ValueError) as exc:
+            for listener in listeners + proxied:
+                listener.close()
+            raise StartupError(f"--metrics-bind {values['metrics_bind']}: {exc}") from None
+        host, port = metrics_socket.getsockname()[:2]
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        logging.getLogger("hatchway.error").info("metrics on http://%s/metrics", where)
     try:
         sup = Supervisor(listeners + proxied, child_main, workers=workers, graceful_timeout=config.graceful_timeout,
                          drain_delay=config.drain_delay, heartbeat_timeout=values["heartbeat_timeout"],
                          reuse_port=reuse, backlog=config.backlog, ssl_context=ctx,
                          pidfile=PidFile(values["pid"]) if values["pid"] else None, reloader=reloader,
-                         reopen_logs=reopen_logs)
+                         reopen_logs=reopen_logs, metrics_socket=metrics_socket)
     except BindError as exc:
         for listener in listeners + proxied:
             listener.close()

@@ -75,6 +75,7 @@ class ServingState:
         self.ready = True
         self.requests = 0
         self.watchdog = None
+        self.metrics = None  # WorkerMetrics when the supervisor serves /metrics
 
 
 class Lifecycle:
@@ -95,6 +96,10 @@ class Lifecycle:
         self.max_requests = 0
         if config.max_requests:
             self.max_requests = config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
+        if config.metrics and supervised:
+            from .metrics import WorkerMetrics
+
+            self.state.metrics = WorkerMetrics()
         if config.request_timeout or config.hard_timeout:
             self.state.watchdog = Watchdog(config.request_timeout, config.hard_timeout,
                                            self._hard_timeout if supervised else None)
@@ -141,6 +146,9 @@ class Lifecycle:
         if now - self.last_beat >= HEARTBEAT_EVERY:
             self.last_beat = now
             self.status.send(HEARTBEAT)
+            if self.state.metrics is not None:
+                # Once a second: a worker that dies loses at most this much of its counts.
+                self.status.send(self.state.metrics.snapshot(self.worker.conns))
             parent = self.status.parent
             if parent and not self.orphaned and os.getppid() != parent:
                 # Backstop for PR_SET_PDEATHSIG: nobody would replace or stop us; drain and exit.

@@ -34,6 +34,7 @@ from .listeners import Listener, bind_tcp
 from .signals import SignalQueue
 from . import systemd
 from .lifecycle import FAILED, HARD_TIMEOUT, HEARTBEAT, READY, RECYCLE, StatusChannel, die_with_parent
+from .metrics import METRICS
 
 log = logging.getLogger("hatchway.error")
 
@@ -73,7 +74,7 @@ class Child:
 class Supervisor:
     def __init__(self, listeners, child_main, *, workers: int, graceful_timeout: float, drain_delay: float = 0.0,
                  heartbeat_timeout: float = 30.0, reuse_port=(), backlog: int = 2048, ssl_context=None,
-                 pidfile=None, reloader=None, reopen_logs=None):
+                 pidfile=None, reloader=None, reopen_logs=None, metrics_socket=None):
         """`listeners`: shared, bound in this process (or inherited).  `reuse_port`: (host, port)
         pairs each worker gets its own SO_REUSEPORT socket for.  `child_main(listeners, status)`
         runs in each forked worker and returns its exit code."""
@@ -89,6 +90,13 @@ class Supervisor:
         self.reloader = reloader
         self.reopen_logs = reopen_logs
         self.signals = SignalQueue()
+        self.metrics = None            # Registry + MetricsEndpoint when --metrics-bind is given
+        self.endpoint = None
+        if metrics_socket is not None:
+            from .metrics import MetricsEndpoint, Registry
+
+            self.metrics = Registry()
+            self.endpoint = MetricsEndpoint(metrics_socket, self._render_metrics)
         self.children: dict[int, Child] = {}
         self.gen = 0
         self.good_gen = None           # the newest generation that became fully ready
@@ -148,10 +156,15 @@ class Supervisor:
 
     def wait(self, timeout: float) -> None:
         fds = [self.signals.wake_r] + [c.fd for c in self.children.values() if c.fd is not None]
+        if self.endpoint is not None:
+            fds.append(self.endpoint.fd)
         if self.signals.queue:
             timeout = 0
         try:
-            select.select(fds, [], [], timeout)
+            ready, _, _ = select.select(fds, [], [], timeout)
+            if self.endpoint is not None and self.endpoint.fd in ready:
+                self.read_status()  # the freshest counts before answering
+                self.endpoint.handle()
         except InterruptedError:
             pass
         except OSError as exc:
@@ -220,6 +233,15 @@ class Supervisor:
                 child.failure = data[i + 1:end].decode("utf-8", "replace")
                 i = end + 1
                 continue
+            if b == METRICS:
+                end = data.find(b"\n", i)
+                if end < 0:
+                    child.buf = data[i:]
+                    return
+                if self.metrics is not None:
+                    self.metrics.update(child.pid, data[i + 1:end])
+                i = end + 1
+                continue
             if b == READY and not child.ready:
                 self.on_ready(child, now)
             elif b in (RECYCLE, HARD_TIMEOUT) and child.recycle is None and not child.retiring:
@@ -281,8 +303,29 @@ class Supervisor:
                 if c.gen < self.gen and not c.retiring:
                     self.retire(c, now)
 
+    def _render_metrics(self) -> str:
+        return self.metrics.render(len(self.children))
+
+    def _count_restart(self, child: Child, code: int) -> None:
+        """hatchway_worker_restarts_total{reason}: why a worker had to be replaced."""
+        self.metrics.retire(child.pid)
+        if self.stopping:
+            return
+        if child.retiring:
+            reason = (child.recycle or "").replace(" ", "-") or ("reload" if child.gen < self.gen else None)
+        elif child.aborted:
+            reason = "heartbeat"
+        elif child.failure is not None or code == EXIT_BOOT or not child.ready:
+            reason = "boot-failure"
+        else:
+            reason = "died"
+        if reason is not None:  # None: scaled down (SIGTTOU), not replaced
+            self.metrics.restarted(reason)
+
     def on_exit(self, child: Child, how: str, code: int) -> None:
         now = time.monotonic()
+        if self.metrics is not None:
+            self._count_restart(child, code)
         for c in self.children.values():
             if c.replaces is child:
                 c.replaces = None
@@ -415,6 +458,9 @@ class Supervisor:
             listener.unlink_path = None  # the socket file is the supervisor's to remove
         if self.reloader is not None:
             self.reloader.forget()
+        if self.endpoint is not None:
+            self.endpoint.close()  # the supervisor's port: a worker must not keep it open
+            self.endpoint = self.metrics = None
         self.children = {}
 
     def retire(self, child: Child, now: float) -> None:
@@ -489,6 +535,8 @@ class Supervisor:
             listener.close()  # also removes unix socket files
         for sock in self._reserved:
             sock.close()
+        if self.endpoint is not None:
+            self.endpoint.close()
         if self.reloader is not None:
             self.reloader.stop()
         if self.pidfile is not None:

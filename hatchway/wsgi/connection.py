@@ -24,8 +24,6 @@ import time
 from ..http import response as framing_rules
 from ..http.protocol import ProtocolError, Request, RequestParser
 from ..http.response import CHUNKED, CLOSE, LAST_CHUNK, LENGTH, NO_BODY, InvalidResponse, error_response, frame
-from .accesslog import access_log as _access_logger
-from .accesslog import log_access
 from .environ import build_environ
 from .errors import BodyError, ClientGone
 from .filewrapper import FileWrapper
@@ -47,7 +45,6 @@ EPOLLOUT = select.EPOLLOUT
 _WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
 _WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
 _monotonic = time.monotonic
-_access_enabled = _access_logger.isEnabledFor
 
 
 class _FileRange:
@@ -69,6 +66,8 @@ class HTTPConnection:
         # the exchange in progress
         "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
         "continued", "body_done", "close_after", "started", "_start_response", "_write", "access",
+        # what the observer (wsgi/observe.py) reads: timestamps, the request id, an error text
+        "ready_at", "app_done", "rid", "error",
     )
 
     def __init__(self, worker, sock, addr, env_base, gateway):
@@ -95,8 +94,9 @@ class HTTPConnection:
         self.drain_left = 0
         self._start_response = self.start_response
         self._write = self.write
-        # Per connection, not per request: the logger's level check is a Python call.
-        self.access = gateway.access_log or _access_enabled(20)
+        self.access = gateway.observer  # None unless an access log, metrics or ids are on
+        self.ready_at = self.started = self.app_done = 0.0
+        self.rid = self.error = None
 
     # ---------------------------------------------------------------- loop callbacks
     def on_readable(self) -> None:
@@ -170,7 +170,7 @@ class HTTPConnection:
         elif state == WRITING:
             log.info("closing connection to %s: no write progress for %.1fs", self._peer(),
                      self.gateway.config.write_timeout)
-            self.close()
+            self._lost(f"no write progress for {self.gateway.config.write_timeout:.1f}s")
         elif state == LINGER:
             self.close()
 
@@ -203,6 +203,7 @@ class HTTPConnection:
                 return
             req = item
             body = req.body
+            self.ready_at = self.worker.now  # observer hook: the request is parsed and ready
             if gateway.pool is not None:
                 self.state = BUSY
                 self.idle = False
@@ -305,7 +306,14 @@ class HTTPConnection:
             forwarded = gateway.forwarded
             if forwarded is not None and not _FORWARDED_KEYS.isdisjoint(environ):
                 apply_forwarded(environ, forwarded[0], forwarded[1])
-            result = gateway.app(environ, self._start_response)
+            obs = self.access
+            if obs is None:
+                result = gateway.app(environ, self._start_response)
+            else:  # observer hook: the app is called (request id, Server-Timing) and returns
+                self.error = None
+                self.app_done = 0.0
+                result = gateway.app(environ, obs.begin(self, environ) if obs.wraps else self._start_response)
+                self.app_done = _monotonic()
             self.result = result
             if type(result) is list and len(result) == 1 and self.status is not None and self.framing is None:
                 return self._send_whole(result[0])
@@ -451,6 +459,8 @@ class HTTPConnection:
             raise
         except Exception as exc:
             return self._answer_failure(exc)
+        if self.access is not None:
+            self.app_done = _monotonic()  # observer hook: the app's iterable ended
         if self.status is None:
             return self._answer_failure(AssertionError("application returned without calling start_response"))
         f = self.framing
@@ -518,6 +528,7 @@ class HTTPConnection:
         else:
             status = 500
             log.error("error in application for %s %s", req.method, req.target.decode("latin-1"), exc_info=exc)
+        self.error = f"{status}: {type(exc).__name__}: {exc}"[:300]
         if self.framing is not None:
             # The head is out: the only honest signal left is to cut the connection.
             self._abort()
@@ -546,9 +557,10 @@ class HTTPConnection:
             self._close_result()
         gateway = self.gateway
         f = self.framing
-        if self.access:
-            log_access(self.env_base.get("REMOTE_ADDR", ""), req, f.code if f else 0, self.sent,
-                       _monotonic() - self.started)
+        obs = self.access
+        if obs is not None:  # observer hook: the last byte of the response is written
+            obs.exchange(self, req, f.code if f else 0)
+            self.ready_at = _monotonic()  # a pipelined request behind this one is ready from now
         self.parser.request_done()
         self.req = None
         if self.close_after or f is None or not f.keep_alive or close_asked:
@@ -709,13 +721,20 @@ class HTTPConnection:
         reads our answer instead of a reset), then close."""
         log.info("%d to %s: %s", status, self._peer(), reason)
         self.parser.closed = True
-        self.parser.queue.clear()
+        queue = self.parser.queue
+        pending = queue[0] if queue and type(queue[0]) is Request else None  # a body that timed out
+        queue.clear()
+        answer = error_response(status, reason)
         try:
-            self.sock.send(error_response(status, reason))
+            sent = self.sock.send(answer)
             self.sock.shutdown(socket.SHUT_WR)
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            if self.access is not None:
+                self.access.engine(self, status, f"{reason}; not delivered: {exc}", 0, pending)
             self.close()
             return
+        if self.access is not None:  # observer hook: the engine answered by itself
+            self.access.engine(self, status, reason, sent, pending)
         self.state = LINGER
         self.idle = False
         self.worker.now = max(self.worker.now, _monotonic())
@@ -754,10 +773,14 @@ class HTTPConnection:
 
     def _lost(self, why: str) -> None:
         log.debug("connection from %s lost: %s", self._peer(), why)
+        if self.access is not None and self.req is not None:
+            self.access.aborted(self, why)  # observer hook: a response cut off
         self.close()
 
     def _abort(self) -> None:
         log.info("aborting connection to %s after a failure mid-response", self._peer())
+        if self.access is not None and self.req is not None:
+            self.access.aborted(self, self.error or "failure mid-response")
         self.close()
 
     def close(self) -> None:
@@ -778,6 +801,12 @@ class HTTPConnection:
             self.sock.close()
         except OSError:
             pass
+
+    def metrics_state(self):
+        """(connection state index, 1 if a request is in progress) for hatchway_connections."""
+        state = self.state
+        index = 0 if state == IDLE else 1 if state == HEAD or state == BODY else 2
+        return index, 1 if self.req is not None else 0
 
     def _peer(self) -> str:
         addr = self.addr

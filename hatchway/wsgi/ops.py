@@ -65,15 +65,18 @@ def health_middleware(app, path: str, state):
     return health_app
 
 
-def shedding_middleware(app, max_wait: float, retry_after: int = 1):
+def shedding_middleware(app, max_wait: float, retry_after: int = 1, state=None):
     body = [b"Service Unavailable: the server is overloaded, retry later\n"]
     shed = [0]
+    metrics = getattr(state, "metrics", None)
 
     def shedding_app(environ, start_response):
         wait = _take_queue_wait()
         if wait <= max_wait:
             return app(environ, start_response)
         shed[0] += 1
+        if metrics is not None:
+            metrics.shed += 1
         if shed[0] == 1 or shed[0] % 100 == 0:
             log.warning("shedding load: a request waited %.3fs for a thread (max %.3fs); %d shed so far",
                         wait, max_wait, shed[0])
@@ -144,7 +147,7 @@ def wrap(app, config, state=None):
     if state is not None and config.max_requests:
         app = counting_middleware(app, state)
     if config.max_queue_wait and config.threads > 0:
-        app = shedding_middleware(app, config.max_queue_wait)
+        app = shedding_middleware(app, config.max_queue_wait, state=state)
     if config.health_path:
         app = health_middleware(app, config.health_path, state if state is not None else _AlwaysReady)
     # The forwarded-header layer is not a wrapper here: the gateway applies it to the environ it

@@ -25,7 +25,7 @@ log = logging.getLogger("hatchway.error")
 class Gateway:
     """What every connection of one server shares: the app, the limits, the pool."""
 
-    __slots__ = ("app", "config", "limits", "pool", "server_header", "access_log", "forwarded")
+    __slots__ = ("app", "config", "limits", "pool", "server_header", "access_log", "forwarded", "observer")
 
     def __init__(self, app, config: ServerConfig):
         self.app = app
@@ -42,6 +42,7 @@ class Gateway:
         self.server_header = config.server_header.encode("latin-1") if config.server_header else b""
         self.access_log = config.access_log
         self.forwarded = None  # (TrustedPeers, family): forwarded headers applied to each environ
+        self.observer = None   # wsgi/observe.py: access log, metrics, request ids, Server-Timing
 
 
 class WSGIServer:
@@ -60,6 +61,11 @@ class WSGIServer:
         self._proxy_peers = TrustedPeers(config.proxy_allow_ips)
         self.gateway = Gateway(ops.wrap(app, config, state), config)
         self.gateway.forwarded = ops.forwarded_rule(config)
+        from .observe import Observer
+
+        self.gateway.observer = Observer.for_config(
+            config, getattr(state, "metrics", None),
+            self.gateway.forwarded[0] if self.gateway.forwarded else None)
         self._bases = {}
         for listener in listeners:
             scheme = config.url_scheme or ("https" if listener.ssl_context else "http")

@@ -1,0 +1,234 @@
+"""Prometheus metrics across worker processes, without shared files.
+
+Each worker counts in plain Python ints on its own hot path (`WorkerMetrics`) and ships a compact
+snapshot of its cumulative counts to the supervisor once a second, over the status pipe it already
+has.  The supervisor (`Registry`) keeps each live worker's latest snapshot and folds a worker's last
+one into a retired total when it exits, so a worker that dies loses at most its last second, and
+`/metrics` (`MetricsEndpoint`, on the supervisor's own select loop) is the sum across all of them.
+
+Why not prometheus_client: its multiprocess mode is a directory of mmap files per worker pid that
+must be wiped between runs and garbage-collected by hand (gunicorn#2738 and friends); the aggregation
+is the hard part, and it is ours here.  What is left, the text format, is a few lines (below).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from bisect import bisect_left
+
+log = logging.getLogger("hatchway.error")
+
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+QUEUE_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+METRICS = b"S"  # status-pipe message: S<json>\n
+PIPE_BUF = 4096
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"))
+CONNECTION_STATES = ("idle", "reading", "active")
+
+
+class WorkerMetrics:
+    """One worker's counters.  `observe` runs once per response; everything else once a second."""
+
+    __slots__ = ("requests", "duration", "duration_sum", "queue", "queue_sum", "shed")
+
+    def __init__(self):
+        self.requests: dict = {}  # (method, status) -> count
+        self.duration = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
+        self.queue = [0] * (len(QUEUE_BUCKETS) + 1)
+        self.queue_sum = 0.0
+        self.shed = 0
+
+    def observe(self, method: str, status: int, duration: float, queue: float) -> None:
+        key = (method, status)
+        requests = self.requests
+        n = requests.get(key)
+        if n is None:
+            if method not in _METHODS:
+                key = ("OTHER", status)  # a client must not grow our label set without bound
+                n = requests.get(key, 0)
+            else:
+                n = 0
+        requests[key] = n + 1
+        self.duration[bisect_left(DURATION_BUCKETS, duration)] += 1
+        self.duration_sum += duration
+        self.queue[bisect_left(QUEUE_BUCKETS, queue)] += 1
+        self.queue_sum += queue
+
+    def snapshot(self, conns) -> bytes:
+        """The status-pipe message: cumulative counts plus the gauges sampled now."""
+        states = [0, 0, 0]
+        inflight = 0
+        for conn in list(conns.values()):
+            state = getattr(conn, "metrics_state", None)
+            if state is None:
+                continue
+            index, busy = state()
+            states[index] += 1
+            inflight += busy
+        data = {
+            "r": [[m, s, n] for (m, s), n in self.requests.items()],
+            "d": self.duration, "ds": self.duration_sum, "q": self.queue, "qs": self.queue_sum,
+            "shed": self.shed, "c": states, "i": inflight,
+        }
+        message = METRICS + json.dumps(data, separators=(",", ":")).encode() + b"\n"
+        if len(message) > PIPE_BUF:
+            # One write up to PIPE_BUF is atomic on a pipe; a longer one could interleave with a
+            # heartbeat.  Only a wild spread of statuses gets here: fold the rare ones.
+            data["r"] = sorted(data["r"], key=lambda item: -item[2])[:100]
+            message = METRICS + json.dumps(data, separators=(",", ":")).encode() + b"\n"
+        return message
+
+
+def _empty_totals() -> dict:
+    return {"r": {}, "d": [0] * (len(DURATION_BUCKETS) + 1), "ds": 0.0, "q": [0] * (len(QUEUE_BUCKETS) + 1),
+            "qs": 0.0, "shed": 0}
+
+
+class Registry:
+    """The supervisor's view: live workers' latest snapshots + what retired workers counted."""
+
+    def __init__(self):
+        self.live: dict = {}     # pid -> snapshot dict
+        self.gone = _empty_totals()
+        self.restarts: dict = {}  # reason -> count
+
+    def update(self, pid: int, payload: bytes) -> None:
+        try:
+            data = json.loads(payload)
+            data["r"] = {(m, int(s)): int(n) for m, s, n in data["r"]}
+        except (ValueError, KeyError, TypeError):
+            log.warning("worker %d sent a malformed metrics snapshot; ignored", pid)
+            return
+        self.live[pid] = data
+
+    def retire(self, pid: int) -> None:
+        data = self.live.pop(pid, None)
+        if data is not None:
+            _add(self.gone, data)
+
+    def restarted(self, reason: str) -> None:
+        self.restarts[reason] = self.restarts.get(reason, 0) + 1
+
+    def totals(self) -> dict:
+        total = _empty_totals()
+        _add(total, self.gone)
+        states = [0, 0, 0]
+        inflight = 0
+        for data in self.live.values():
+            _add(total, data)
+            for i, n in enumerate(data.get("c", ())):
+                states[i] += n
+            inflight += data.get("i", 0)
+        total["c"], total["i"] = states, inflight
+        return total
+
+    def render(self, workers: int) -> str:
+        t = self.totals()
+        out = []
+        _family(out, "hatchway_requests_total", "counter", "Responses sent, by request method and status.")
+        for (method, status), n in sorted(t["r"].items()):
+            out.append(f'hatchway_requests_total{{method="{_label(method)}",status="{status}"}} {n}')
+        _histogram(out, "hatchway_request_duration_seconds", "From the request head to the last byte written.",
+                   DURATION_BUCKETS, t["d"], t["ds"])
+        _histogram(out, "hatchway_queue_wait_seconds", "From the request head to the application being called.",
+                   QUEUE_BUCKETS, t["q"], t["qs"])
+        _family(out, "hatchway_connections", "gauge", "Open client connections, by state.")
+        for name, n in zip(CONNECTION_STATES, t["c"]):
+            out.append(f'hatchway_connections{{state="{name}"}} {n}')
+        _family(out, "hatchway_inflight_requests", "gauge", "Requests being answered.")
+        out.append(f"hatchway_inflight_requests {t['i']}")
+        _family(out, "hatchway_workers", "gauge", "Worker processes alive.")
+        out.append(f"hatchway_workers {workers}")
+        _family(out, "hatchway_worker_restarts_total", "counter", "Workers replaced, by reason.")
+        for reason, n in sorted(self.restarts.items()):
+            out.append(f'hatchway_worker_restarts_total{{reason="{_label(reason)}"}} {n}')
+        _family(out, "hatchway_shed_total", "counter", "Requests answered 503 for waiting too long (--max-queue-wait).")
+        out.append(f"hatchway_shed_total {t['shed']}")
+        return "\n".join(out) + "\n"
+
+
+def _add(into: dict, data: dict) -> None:
+    requests = into["r"]
+    for key, n in data["r"].items():
+        requests[key] = requests.get(key, 0) + n
+    for name in ("d", "q"):
+        into[name] = [a + b for a, b in zip(into[name], data[name])]
+    into["ds"] += data["ds"]
+    into["qs"] += data["qs"]
+    into["shed"] += data.get("shed", 0)
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _family(out: list, name: str, kind: str, text: str) -> None:
+    out.append(f"# HELP {name} {text}")
+    out.append(f"# TYPE {name} {kind}")
+
+
+def _histogram(out: list, name: str, text: str, bounds, counts, total) -> None:
+    _family(out, name, "histogram", text)
+    running = 0
+    for bound, n in zip(bounds, counts):
+        running += n
+        out.append(f'{name}_bucket{{le="{bound}"}} {running}')
+    running += counts[-1]
+    out.append(f'{name}_bucket{{le="+Inf"}} {running}')
+    out.append(f"{name}_sum {total}")
+    out.append(f"{name}_count {running}")
+
+
+class MetricsEndpoint:
+    """GET /metrics on the supervisor's select loop.  One short exchange per connection, each
+    bounded by a 0.5 s socket timeout so a stalled scraper cannot hold the supervisor."""
+
+    def __init__(self, sock: socket.socket, render):
+        self.sock = sock
+        self.render = render
+        sock.setblocking(False)
+
+    @property
+    def fd(self) -> int:
+        return self.sock.fileno()
+
+    def handle(self) -> None:
+        for _ in range(16):
+            try:
+                conn, _addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("metrics endpoint: accept failed: %s", exc)
+                return
+            try:
+                conn.settimeout(0.5)
+                self._answer(conn)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def _answer(self, conn) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 8192:
+            chunk = conn.recv(8192)
+            if not chunk:
+                return
+            data += chunk
+        line = data.split(b"\r\n", 1)[0].split()
+        if len(line) != 3 or line[0] not in (b"GET", b"HEAD"):
+            status, body, ctype = "405 Method Not Allowed", b"GET /metrics\n", "text/plain"
+        elif line[1].split(b"?")[0] != b"/metrics":
+            status, body, ctype = "404 Not Found", b"try /metrics\n", "text/plain"
+        else:
+            status, ctype = "200 OK", "text/plain; version=0.0.4; charset=utf-8"
+            body = self.render().encode()
+        head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                f"Connection: close\r\n\r\n").encode()
+        conn.sendall(head + (b"" if line and line[0] == b"HEAD" else body))
+
+    def close(self) -> None:
+        self.sock.close()
