@@ -17,6 +17,7 @@ import random
 import signal
 from collections import deque
 
+from .metrics import WorkerMetrics
 from .watchdog import Watchdog
 
 log = logging.getLogger("hatchway.error")
@@ -97,8 +98,6 @@ class Lifecycle:
         if config.max_requests:
             self.max_requests = config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
         if config.metrics and supervised:
-            from .metrics import WorkerMetrics
-
             self.state.metrics = WorkerMetrics()
         if config.request_timeout or config.hard_timeout:
             self.state.watchdog = Watchdog(config.request_timeout, config.hard_timeout,

@@ -16,6 +16,7 @@ from ..server.worker import Worker
 from .connection import HTTPConnection
 from .environ import connection_environ, listener_environ
 from .filewrapper import FileWrapper
+from .observe import Observer  # at import, before a --user drop may hide the standard library
 from .proxy import TrustedPeers
 from . import ops
 
@@ -61,8 +62,6 @@ class WSGIServer:
         self._proxy_peers = TrustedPeers(config.proxy_allow_ips)
         self.gateway = Gateway(ops.wrap(app, config, state), config)
         self.gateway.forwarded = ops.forwarded_rule(config)
-        from .observe import Observer
-
         self.gateway.observer = Observer.for_config(
             config, getattr(state, "metrics", None),
             self.gateway.forwarded[0] if self.gateway.forwarded else None)
