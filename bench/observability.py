@@ -72,7 +72,7 @@ def run_cell(tmp: str, args: list, seconds: float, server_cpu: str, wrk_cpu: str
         wait_port(port, time.monotonic() + 20)
         url = f"http://127.0.0.1:{port}/"
         subprocess.run(["taskset", "-c", wrk_cpu, "wrk", "-t1", "-c50", "-d1s", url], capture_output=True)
-        out = subprocess.run(["taskset", "-c", wrk_cpu, "wrk", "-t1", "-c50", f"-d{seconds}s", url],
+        out = subprocess.run(["taskset", "-c", wrk_cpu, "wrk", "-t1", "-c50", f"-d{seconds:g}s", url],
                              capture_output=True, text=True).stdout
         m = re.search(r"Requests/sec:\s+([\d.]+)", out)
         if not m or "Non-2xx" in out or "Socket errors" in out:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from json.encoder import encode_basestring_ascii as _json_str  # the C escaper json.dumps uses
 
 # The fields a record carries (docs/operations.md lists them with their meaning).
 FIELDS = ("time", "remote", "method", "path", "query", "protocol", "status", "bytes_in", "bytes_out",
@@ -43,8 +44,24 @@ def combined(r: dict) -> str:
     return line
 
 
+def _json_value(value) -> str:
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is str:
+        return _json_str(value)
+    if kind is int or kind is float:
+        return repr(value)
+    return json.dumps(value)
+
+
+_JSON_KEYS = tuple(_json_str(key) + ":" for key in FIELDS)
+
+
 def as_json(r: dict) -> str:
-    return json.dumps({key: r[key] for key in FIELDS}, separators=(",", ":"))
+    """One JSON object per line, keys in FIELDS order; json.loads reads it back exactly.  Joined by
+    hand from the C string escaper: json.dumps of a dict is about twice the cost."""
+    return "{" + ",".join([k + _json_value(r[f]) for k, f in zip(_JSON_KEYS, FIELDS)]) + "}"
 
 
 def compile_format(spec: str):
