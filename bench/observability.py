@@ -7,6 +7,7 @@ variant alike; the table shows the median req/s and the ratio to the plain varia
 
     python3 bench/observability.py                   # 5 rounds x 5 s
     python3 bench/observability.py --rounds 3 --seconds 3
+    python3 bench/observability.py --hotpath         # in-process µs/request, no wrk: steadier
 
 Not run in CI: speed is measured here, as ratios, never asserted in tests.
 """
@@ -87,14 +88,101 @@ def run_cell(tmp: str, args: list, seconds: float, server_cpu: str, wrk_cpu: str
             proc.wait()
 
 
+def hotpath(rounds: int, n: int) -> None:
+    """The inline hot path of one keep-alive connection (as bench/hotpath.py), per variant."""
+    import logging
+    import select
+
+    sys.path.insert(0, ROOT)
+    from hatchway.server.config import ServerConfig
+    from hatchway.server.lifecycle import ServingState
+    from hatchway.server.listeners import open_listeners
+    from hatchway.server.metrics import WorkerMetrics
+    from hatchway.wsgi.serving import WSGIServer
+
+    request = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+    ns = {}
+    exec(APP, ns)
+    tmp = tempfile.mkdtemp(prefix="hatchway-obs-")
+    access = logging.getLogger("hatchway.access")
+    access.propagate = False
+    handler = logging.FileHandler(os.path.join(tmp, "access.log"))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+
+    def make(kind):
+        state = ServingState()
+        cfg = ServerConfig()
+        if "metrics" in kind:
+            state.metrics = WorkerMetrics()
+            cfg = cfg.updated(metrics=True)
+        if "json" in kind:
+            cfg = cfg.updated(access_log=True, access_log_format="json")
+        access.setLevel(logging.INFO if "json" in kind else logging.CRITICAL + 1)
+        listeners = open_listeners(["127.0.0.1:0"])
+        srv = WSGIServer(listeners, ns["app"], cfg, state=state)
+        client = socket.create_connection(listeners[0].address)
+        server_sock, addr = listeners[0].sock.accept()
+        server_sock.setblocking(False)
+        worker = srv.worker
+        worker._epoll = select.epoll()
+        conn = srv._connection(worker, server_sock, addr, listeners[0])
+        worker.conns[conn.fd] = conn
+        worker._epoll.register(conn.fd, 1)
+        return client, conn
+
+    def run(client, conn, count):
+        send, recv, on_readable = client.send, client.recv, conn.on_readable
+        t0 = time.perf_counter()
+        for _ in range(count):
+            send(request)
+            on_readable()
+            recv(65536)
+        return (time.perf_counter() - t0) / count * 1e6
+
+    kinds = ["plain", "metrics", "json-log"]
+    setups = {k: make(k) for k in kinds}
+    results = {k: [] for k in kinds}
+    for k in kinds:
+        access.setLevel(logging.INFO if "json" in k else logging.CRITICAL + 1)
+        run(*setups[k], 2000)
+    for _ in range(rounds):
+        for k in kinds:
+            access.setLevel(logging.INFO if "json" in k else logging.CRITICAL + 1)
+            results[k].append(run(*setups[k], n))
+    import cProfile
+    import pstats
+
+    calls = {}
+    for k in kinds:  # deterministic, unlike time on a shared machine: Python calls per request
+        access.setLevel(logging.INFO if "json" in k else logging.CRITICAL + 1)
+        prof = cProfile.Profile()
+        prof.enable()
+        run(*setups[k], 2000)
+        prof.disable()
+        calls[k] = pstats.Stats(prof).total_calls / 2000
+    base = statistics.median(results["plain"])
+    print(f"inline hot path, one keep-alive connection, {rounds} interleaved rounds x {n} requests")
+    print("| variant | µs/request (median) | vs plain | Python calls/request |")
+    print("|---|---|---|---|")
+    for k in kinds:
+        med = statistics.median(results[k])
+        print(f"| {k} | {med:.2f} | {med / base:.3f} | {calls[k]:.1f} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hotpath", action="store_true", help="in-process µs/request instead of wrk")
+    ap.add_argument("--n", type=int, default=20000, help="--hotpath: requests per round")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--wrk-cpu", default="1")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     opts = ap.parse_args()
+    if opts.hotpath:
+        hotpath(opts.rounds, opts.n)
+        return 0
     names = opts.variants.split(",")
     results = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="hatchway-obs-") as tmp:

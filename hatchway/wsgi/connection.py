@@ -307,7 +307,7 @@ class HTTPConnection:
             if forwarded is not None and not _FORWARDED_KEYS.isdisjoint(environ):
                 apply_forwarded(environ, forwarded[0], forwarded[1])
             obs = self.access
-            if obs is None:
+            if obs is None or not (obs.phases or obs.wraps):
                 result = gateway.app(environ, self._start_response)
             else:  # observer hook: the app is called (request id, Server-Timing) and returns
                 self.error = None
@@ -459,7 +459,7 @@ class HTTPConnection:
             raise
         except Exception as exc:
             return self._answer_failure(exc)
-        if self.access is not None:
+        if self.access is not None and self.access.phases:
             self.app_done = _monotonic()  # observer hook: the app's iterable ended
         if self.status is None:
             return self._answer_failure(AssertionError("application returned without calling start_response"))
@@ -560,7 +560,6 @@ class HTTPConnection:
         obs = self.access
         if obs is not None:  # observer hook: the last byte of the response is written
             obs.exchange(self, req, f.code if f else 0)
-            self.ready_at = _monotonic()  # a pipelined request behind this one is ready from now
         self.parser.request_done()
         self.req = None
         if self.close_after or f is None or not f.keep_alive or close_asked:

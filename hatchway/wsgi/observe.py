@@ -17,6 +17,10 @@ import logging
 import os
 import time
 
+from bisect import bisect_left as _bisect
+
+from ..server.metrics import DURATION_BUCKETS as _DURATION_BUCKETS
+from ..server.metrics import QUEUE_BUCKETS as _QUEUE_BUCKETS
 from .logformat import compile_format
 
 access_log = logging.getLogger("hatchway.access")
@@ -26,7 +30,8 @@ _MAX_ID = 200
 
 
 class Observer:
-    __slots__ = ("format", "metrics", "request_id", "server_timing", "wraps", "worker", "trusted", "_log")
+    __slots__ = ("format", "metrics", "request_id", "server_timing", "wraps", "phases", "worker", "trusted",
+                 "_log")
 
     def __init__(self, config, metrics=None, trusted=None):
         self.format = compile_format(config.access_log_format) if config.access_log else None
@@ -34,6 +39,7 @@ class Observer:
         self.request_id = config.request_id
         self.server_timing = config.server_timing
         self.wraps = self.request_id or self.server_timing
+        self.phases = self.format is not None  # the connection stamps app_done only for the log
         self.worker = os.getpid()
         self.trusted = trusted  # TrustedPeers: whose X-Request-ID is believed
         # logger.handle(makeRecord(...)), not logger.info: .info walks the stack for the caller's file
@@ -87,8 +93,22 @@ class Observer:
         now = _monotonic()
         started = conn.started
         ready = conn.ready_at if conn.ready_at <= started else started
-        if self.metrics is not None:
-            self.metrics.observe(req.method, code, now - ready, started - ready)
+        conn.ready_at = now  # a pipelined request behind this one is ready from now
+        m = self.metrics
+        if m is not None:  # WorkerMetrics.observe, inlined: this is once per response
+            key = (req.method, code)
+            requests = m.requests
+            n = requests.get(key)
+            if n is None:
+                m.observe(req.method, code, now - ready, started - ready)
+            else:
+                requests[key] = n + 1
+                duration = now - ready
+                m.duration[_bisect(_DURATION_BUCKETS, duration)] += 1
+                m.duration_sum += duration
+                queue = started - ready
+                m.queue[_bisect(_QUEUE_BUCKETS, queue)] += 1
+                m.queue_sum += queue
         if self.format is not None:
             app_done = conn.app_done if conn.app_done >= started else now
             self._line(conn, req, code, conn.sent, ready, started - ready, app_done - started, now - app_done,
