@@ -101,21 +101,30 @@ def _send(port, data, read=True):
 
 
 def test_engine_made_responses_are_logged_with_their_reason(start_server, obs_app, workdir, kit):
-    srv, log = _json_server(start_server, workdir, "--header-timeout", "0.5", "--max-body-size", "10",
-                            "--limit-request-field-size", "50")
+    srv, log = _json_server(start_server, workdir, "--header-timeout", "0.5", "--max-body-size", "1000",
+                            "--limit-request-field-size", "50", "--body-timeout", "0.3", "--body-min-rate", "1000000")
     port = srv.port
     assert _send(port, b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n").startswith(b"HTTP/1.1 400")
     assert _send(port, b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ").startswith(b"HTTP/1.1 408")
-    assert _send(port, b"POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n").startswith(
+    assert _send(port, b"POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n").startswith(
         b"HTTP/1.1 413")
     assert _send(port, b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"v" * 100 + b"\r\n\r\n").startswith(
         b"HTTP/1.1 431")
-    recs = [json.loads(line) for line in _lines(log, 4, kit)]
-    by_status = {r["status"]: r for r in recs}
+    # A body that trickles in below the minimum rate: 408 while the engine buffers it.
+    assert _send(port, b"POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 900\r\n\r\nabc").startswith(
+        b"HTTP/1.1 408")
+    recs = [json.loads(line) for line in _lines(log, 5, kit)]
+    by_status = {}
+    for r in recs:
+        by_status.setdefault(r["status"], []).append(r)
     assert set(by_status) == {400, 408, 413, 431}, recs
+    slow_head, slow_body = sorted(by_status[408], key=lambda r: r["method"])
+    assert slow_head["method"] == "" and "header" in slow_head["error"].lower()
+    assert (slow_body["method"], slow_body["path"]) == ("POST", "/body") and "body" in slow_body["error"].lower()
+    by_status = {status: rs[0] for status, rs in by_status.items()}
     for status, rec in by_status.items():
         assert rec["error"] and rec["bytes_out"] > 0 and rec["duration_ms"] >= 0, rec
-    assert "timeout" in by_status[408]["error"].lower() and by_status[408]["duration_ms"] >= 400
+    assert "timeout" in slow_head["error"].lower() and slow_head["duration_ms"] >= 400
     assert by_status[413]["method"] == "POST" or by_status[413]["method"] == ""
 
 
