@@ -13,6 +13,7 @@ import os
 from .server.config import ServerConfig
 from .settings import ENV_PREFIX, Option, SettingsError, options_table as _table, read_toml, resolve
 
+
 class BadValue(argparse.ArgumentTypeError, ValueError):
     """Raised by the value parsers; argparse, the env and the TOML reader all report its message."""
 
@@ -192,15 +193,6 @@ TUNABLES = [
     Option("--max-pipelined", "max_pipelined", _positive_int, _C.max_pipelined,
            "pipelined requests queued per connection", config=True),
 ]
-_OPTIONS = {opt.dest: opt for opt in TUNABLES}
-
-
-def options_table() -> str:
-    """The options table of docs/operations.md (a test keeps the two identical)."""
-    return _table(TUNABLES)
-
-
-
 _OPTIONS = {opt.dest: opt for opt in TUNABLES}
 # Set by hatchway itself between its own processes, not by the operator.
 INTERNAL_ENV = frozenset({"HATCHWAY_RELOAD_FD", "HATCHWAY_RELOAD_READY"})

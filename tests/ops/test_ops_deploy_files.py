@@ -9,10 +9,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
-import pytest
 
 from hatchway.cli import build_parser, settle
 
