@@ -8,6 +8,7 @@ variant alike; the table shows the median req/s and the ratio to the plain varia
     python3 bench/observability.py                   # 5 rounds x 5 s
     python3 bench/observability.py --rounds 3 --seconds 3
     python3 bench/observability.py --hotpath         # in-process µs/request, no wrk: steadier
+    python3 bench/observability.py --instructions --n 2000   # instructions/request under valgrind
 
 Not run in CI: speed is measured here, as ratios, never asserted in tests.
 """
@@ -88,7 +89,28 @@ def run_cell(tmp: str, args: list, seconds: float, server_cpu: str, wrk_cpu: str
             proc.wait()
 
 
-def hotpath(rounds: int, n: int) -> None:
+def instructions(n: int) -> None:
+    """Instructions per request under valgrind (callgrind's Ir), deterministic on a busy machine:
+    each variant runs n and 2n requests in fresh processes; the difference / n is one request."""
+    def count(kind, requests):
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                              sys.executable, os.path.abspath(__file__), "--one", kind, "--n", str(requests)],
+                             capture_output=True, text=True)
+        m = re.search(r"Collected : (\d+)", out.stderr)
+        if not m:
+            raise RuntimeError(out.stderr[-2000:])
+        return int(m.group(1))
+
+    kinds = ["plain", "metrics", "json-log"]
+    per = {k: (count(k, 2 * n) - count(k, n)) / n for k in kinds}
+    print(f"instructions per request (valgrind callgrind, ({2 * n} - {n} requests) / {n})")
+    print("| variant | instructions/request | vs plain |")
+    print("|---|---|---|")
+    for k in kinds:
+        print(f"| {k} | {per[k]:,.0f} | {per[k] / per['plain']:.3f} |")
+
+
+def hotpath(rounds: int, n: int, only: str | None = None) -> None:
     """The inline hot path of one keep-alive connection (as bench/hotpath.py), per variant."""
     import logging
     import select
@@ -140,8 +162,15 @@ def hotpath(rounds: int, n: int) -> None:
             recv(65536)
         return (time.perf_counter() - t0) / count * 1e6
 
-    kinds = ["plain", "metrics", "json-log"]
+    kinds = [only] if only else ["plain", "metrics", "json-log"]
     setups = {k: make(k) for k in kinds}
+    if only:
+        client, conn = setups[only]
+        run(client, conn, n)
+        metrics = conn.gateway.observer.metrics if conn.gateway.observer else None
+        if metrics is not None:
+            metrics.snapshot(conn.worker.conns)  # the once-a-second fold belongs to the cost
+        return
     results = {k: [] for k in kinds}
     for k in kinds:
         access.setLevel(logging.INFO if "json" in k else logging.CRITICAL + 1)
@@ -174,12 +203,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hotpath", action="store_true", help="in-process µs/request instead of wrk")
     ap.add_argument("--n", type=int, default=20000, help="--hotpath: requests per round")
+    ap.add_argument("--instructions", action="store_true", help="instructions per request under valgrind")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # one variant, n requests (for --instructions)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--wrk-cpu", default="1")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     opts = ap.parse_args()
+    if opts.one:
+        hotpath(1, opts.n, opts.one)
+        return 0
+    if opts.instructions:
+        instructions(opts.n)
+        return 0
     if opts.hotpath:
         hotpath(opts.rounds, opts.n)
         return 0
