@@ -7,14 +7,18 @@ server left to answer them).  Each test is bounded by counts and a deadline, not
 import re
 import signal
 
+import pytest
+
 
 def _loads(noretry, port):
     return noretry.SessionLoad(port, threads=2, max_seconds=90), noretry.PipelineLoad(port, threads=2,
                                                                                        max_seconds=90)
 
 
-def test_ten_sighups_under_keepalive_load_lose_nothing_and_serve_new_code(start_server, pid_app, noretry, kit):
-    srv = start_server("--workers", "2", "--threads", "4").ready(workers=2)
+@pytest.mark.parametrize("threads", ["4", "0"])
+def test_ten_sighups_under_keepalive_load_lose_nothing_and_serve_new_code(start_server, pid_app, noretry, kit,
+                                                                          threads):
+    srv = start_server("--workers", "2", "--threads", threads).ready(workers=2)
     port = srv.port
     sessions, pipes = _loads(noretry, port)
     with sessions, pipes:
