@@ -364,3 +364,30 @@ def test_sessions_over_real_http_with_requests(serve):
         s.cookies.set("session", _tamper(good))
         r = s.get(base + "/whoami", timeout=10)
         assert r.status_code == 200 and r.json() == {"user": None, "flashes": []}
+
+
+def test_verified_cookie_cache_shares_no_objects_and_still_expires(monkeypatch):
+    from hatchway.web import sessions as sessions_mod
+
+    app = make_app(PERMANENT_SESSION_LIFETIME=timedelta(minutes=30))
+
+    @app.get("/init")
+    def init():
+        session["items"] = [1]
+        return "ok"
+
+    @app.get("/mutate")
+    def mutate():
+        # Mutating a nested value without marking the session modified: not saved,
+        # and must not leak into the next request through the verified-cookie cache.
+        session["items"].append(2)
+        return {"items": session["items"]}
+
+    c = app.test_client()
+    c.get("/init")
+    assert c.get("/mutate").get_json() == {"items": [1, 2]}
+    assert c.get("/mutate").get_json() == {"items": [1, 2]}
+    # Cached or not, a cookie older than the lifetime is refused.
+    real = time.time
+    monkeypatch.setattr(sessions_mod.time, "time", lambda: real() + 3600)
+    assert c.get("/get").get_json()["session"] == {}
