@@ -324,3 +324,10 @@ def test_arbitrary_bodies_never_give_a_500(noise, mode):
         body = f"--{B}\r\n".encode() + noise + b"\r\n" + close()
     r = post(app, body)
     assert r.status_code in (200, 400, 413), r.text
+
+
+def test_100000_tiny_parts_through_the_test_client():
+    body = b"".join(part(f"k{i}", b"v") for i in range(100_000)) + close()
+    r = post(make_app(), body)
+    assert r.status_code == 413 and "segment count" in r.get_json()["detail"]
+    # Parsing all of them with the limit raised is done over real HTTP (test_web_uploads_http.py).
