@@ -151,6 +151,17 @@ def test_form_after_get_data_and_files_without_multipart():
     assert r.get_json() == {"raw": 3, "form": {"a": "1"}, "files": []}
 
 
+def test_get_data_after_the_parser_consumed_the_body_is_empty():
+    app = App(__name__)
+
+    @app.post("/after")
+    def after():
+        return {"form": request.form.to_dict(), "data": len(request.get_data())}
+
+    r = post(app, part("a", b"1") + close(), path="/after")
+    assert r.status_code == 200 and r.get_json() == {"form": {"a": "1"}, "data": 0}
+
+
 def test_small_parts_stay_in_memory_large_ones_spill():
     app = make_app(MAX_FORM_MEMORY_SIZE=1000)
     body = part("small", b"s" * 1000, filename="s") + part("big", b"b" * 1001, filename="b") + close()
