@@ -180,6 +180,15 @@ def test_in_memory_total_is_bounded_across_parts():
     assert on_disk[:8] == [False] * 8 and all(on_disk[9:])
 
 
+def test_text_fields_together_are_bounded_in_memory():
+    app = make_app(MAX_FORM_MEMORY_SIZE=1000)
+    body = b"".join(part(f"t{i}", b"x" * 900) for i in range(9)) + close()
+    r = post(app, body)
+    assert r.status_code == 413 and "8 x MAX_FORM_MEMORY_SIZE" in r.get_json()["detail"]
+    r = post(app, b"".join(part(f"t{i}", b"x" * 900) for i in range(8)) + close())
+    assert r.status_code == 200 and len(r.get_json()["form"]) == 8
+
+
 def _open_temp_fds(tmp_path):
     n = 0
     for fd in os.listdir("/proc/self/fd"):
