@@ -142,6 +142,7 @@ class App(Scaffold):
         super().__init__(import_name)
         self.name = import_name
         self.config = dict(DEFAULT_CONFIG)
+        self.config["SECRET_KEY_FALLBACKS"] = []  # a list of its own, not the shared default
         if config:
             self.config.update(config)
         if debug:

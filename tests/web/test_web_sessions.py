@@ -408,3 +408,9 @@ def test_apps_with_different_keys_never_accept_each_others_cookies():
             assert c.get("/get").get_json()["session"] == {"app": name}
             c.set_cookie("session", theirs)
             assert c.get("/get").get_json()["session"] == {}
+
+
+def test_fallback_key_lists_are_per_app():
+    one, two = App(__name__), App(__name__)
+    one.config["SECRET_KEY_FALLBACKS"].append("old")
+    assert two.config["SECRET_KEY_FALLBACKS"] == []
