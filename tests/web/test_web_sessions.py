@@ -447,3 +447,17 @@ def test_session_cookie_is_secure_over_real_https(tmp_path):
         thread.join(timeout=10)
         server.server_close()
     assert not thread.is_alive()
+
+
+def test_after_request_hooks_see_and_change_the_session():
+    app = make_app()
+
+    @app.after_request
+    def count_views(response):
+        session["views"] = session.get("views", 0) + 1
+        return response
+
+    c = app.test_client()
+    c.get("/untouched")
+    c.get("/untouched")
+    assert c.get("/get").get_json()["session"] == {"views": 2}
