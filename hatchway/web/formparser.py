@@ -141,6 +141,7 @@ def parse_multipart(request, boundary):
     in_memory = 0
     segment = buf = None
     text = None
+    text_size = 0
     try:
         parse = parser.parse
         for chunk in _body_chunks(request, limit):
@@ -149,8 +150,12 @@ def parse_multipart(request, boundary):
                     # A payload chunk (bytes): the common case, kept short.
                     if text is not None:
                         text.append(event)
-                        in_memory += len(event)
-                        if segment.bytes_received > max_memory:
+                        n = len(event)
+                        in_memory += n
+                        # Counted here: the segment's own counter is named
+                        # differently across multipart 1.x and 2.x.
+                        text_size += n
+                        if text_size > max_memory:
                             raise RequestEntityTooLarge(
                                 f"The form field {segment.name!r} exceeds the in-memory limit of "
                                 f"{max_memory} bytes (MAX_FORM_MEMORY_SIZE); send it as a file."
@@ -189,8 +194,16 @@ def parse_multipart(request, boundary):
                     segment = buf = text = None
                 else:
                     segment = event
+                    declared = segment.header("Content-Length")
+                    if declared and limit is not None and declared.isdigit() and int(declared) > limit:
+                        # multipart 2.x refuses this itself; 1.x only notices at the end.
+                        raise RequestEntityTooLarge(
+                            f"Multipart limit reached: part {segment.name!r} declares {declared} bytes, "
+                            f"over the limit of {limit}."
+                        )
                     if segment.filename is None:
                         text = []
+                        text_size = 0
                     else:
                         buf = SpoolBuffer(max_memory, tempdir)
                         buffers.append(buf)
