@@ -55,7 +55,6 @@ FORM_DEFAULTS = {
 _READ_CHUNK = 256 * 1024
 # RFC 2046 section 5.1.1: 1 to 70 bchars, not ending in a space.
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]\Z")
-_EXTRA = "web"
 
 
 class MultipartUnavailable(RuntimeError):

@@ -14,7 +14,6 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from hatchway.web import (
     App, SessionInterface, abort, flash, get_flashed_messages, redirect, request, session,
 )
-from hatchway.web.sessions import SecureCookieSession
 
 KEY = "test-secret-key-0123456789abcdef"
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from hatchway.web import App, request, secure_filename
-from support import ROOT, Proc, can_connect, free_port, wait_for
+from support import Proc, can_connect, free_port, wait_for
 
 B = "hostileboundary"
 CT = f"multipart/form-data; boundary={B}"
