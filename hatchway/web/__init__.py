@@ -18,10 +18,14 @@ from .exceptions import HTTPException, abort
 from .request import Request
 from .response import Response, redirect
 from .routing import BuildError, RoutingConflict
+from .sessions import SecureCookieSessionInterface, SessionInterface, flash, get_flashed_messages, session
+from .uploads import FileStorage, secure_filename
 
 __all__ = [
     "App", "Blueprint", "Request", "Response", "request", "abort", "redirect",
     "g", "current_app", "has_request_context", "copy_current_request_context",
     "start_thread", "HTTPException", "Headers", "HeaderValueError", "MultiDict",
     "BaseConverter", "BuildError", "RoutingConflict",
+    "session", "flash", "get_flashed_messages", "SessionInterface", "SecureCookieSessionInterface",
+    "FileStorage", "secure_filename",
 ]

@@ -25,6 +25,8 @@ from .request import Request
 from .response import Response
 from .routing import Router, Rule
 from .scaffold import Scaffold, _endpoint_from_view, setupmethod, wants_request
+from .formparser import FORM_DEFAULTS
+from .sessions import SESSION_DEFAULTS, SecureCookieSessionInterface, save_request_session
 
 __all__ = ["App"]
 
@@ -45,6 +47,9 @@ DEFAULT_CONFIG = {
     "SERVER_NAME": None,
     "PREFERRED_URL_SCHEME": "http",
     "APPLICATION_ROOT": "",
+    # multipart limits (formparser.py) and sessions (sessions.py)
+    **FORM_DEFAULTS,
+    **SESSION_DEFAULTS,
 }
 
 
@@ -120,6 +125,8 @@ class _StreamContext:
             try:
                 self._app._do_teardown(self._request, self._error)
             finally:
+                if self._request._uploads is not None:
+                    self._request.close()
                 _cv_reset(token)
 
 
@@ -128,11 +135,14 @@ class App(Scaffold):
 
     request_class = Request
     response_class = Response
+    #: Where sessions live (sessions.py); replace with your own SessionInterface.
+    session_interface = SecureCookieSessionInterface()
 
     def __init__(self, import_name, *, debug=False, config=None, converters=None):
         super().__init__(import_name)
         self.name = import_name
         self.config = dict(DEFAULT_CONFIG)
+        self.config["SECRET_KEY_FALLBACKS"] = []  # a list of its own, not the shared default
         if config:
             self.config.update(config)
         if debug:
@@ -160,6 +170,15 @@ class App(Scaffold):
     def url_map(self):
         """Flask-style alias of :attr:`routes`."""
         return self.routes
+
+    @property
+    def secret_key(self):
+        """Signs the session cookie (``config['SECRET_KEY']``)."""
+        return self.config.get("SECRET_KEY")
+
+    @secret_key.setter
+    def secret_key(self, value):
+        self.config["SECRET_KEY"] = value
 
     @property
     def debug(self):
@@ -245,6 +264,9 @@ class App(Scaffold):
             for target in self._targets.values():
                 target.resolve()
             self._app_target = _Target(None, None, False, None, (self,))
+            if self.secret_key and isinstance(self.session_interface, SecureCookieSessionInterface):
+                # Fails now, in one line, if itsdangerous is missing.
+                self.session_interface.get_signing_serializer(self)
             for func in self.startup_funcs:
                 func()
             self._started = True
@@ -296,6 +318,8 @@ class App(Scaffold):
                 response = self.finalize(request, self.dispatch(request))
             except Exception as e:
                 response = self.handle_exception(request, e)
+            if request._session is not None:
+                response = self._save_session(request, response)
             result = response(environ, start_response)
             if type(result) is list:
                 return result
@@ -306,7 +330,16 @@ class App(Scaffold):
                 rule = request.url_rule
                 if (rule.payload if rule is not None else self._app_target).teardown:
                     self._do_teardown(request, getattr(request, "_error", None))
+                if request._uploads is not None:
+                    request.close()
             _cv_reset(token)
+
+    def _save_session(self, request, response):
+        try:
+            save_request_session(self, request, response)
+        except Exception as e:
+            return self._unhandled(request, e)
+        return response
 
     def dispatch(self, request):
         """Route the request, run before hooks, call the view; return what it returned."""
