@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             serve.add_argument(*names, dest=opt.dest, type=opt.type, default=None, help=text,
                                choices=opt.choices or None)
+    openapi = sub.add_parser("openapi", help="print the OpenAPI 3.1 document of a hatchway.web App")
+    openapi.add_argument("app", help="module:app (as for serve)")
     return parser
 
 
@@ -494,9 +496,13 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
 def main(argv=None, app=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("serve", "-h", "--help"):
+    if not argv or argv[0] not in ("serve", "openapi", "-h", "--help"):
         argv = ["serve", *argv]  # `hatchway module:app` is `hatchway serve module:app`
     args = parser.parse_args(argv)
+    if args.command == "openapi":
+        from hatchway.web.typed.openapi import openapi_command
+
+        return openapi_command(args.app)
     try:
         return serve(args, app)
     except KeyboardInterrupt:
