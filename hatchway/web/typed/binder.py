@@ -169,7 +169,8 @@ def compile_binder(spec, path_names, explicit_path=True):
     (fastest); otherwise ``**path`` is used, for endpoints whose rules
     disagree on the names.
     """
-    ns = {"view": spec.view, "fail": _fail, "dget": dict.get, "BAD": BAD, "M": _MISSING}
+    ns = {"view": spec.view, "fail": _fail, "dget": dict.get, "BAD": BAD, "M": _MISSING,
+          "NO_LENGTH": (None, "", "0")}
     if explicit_path:
         head = ", ".join(["request"] + [n for n in path_names])
     else:
@@ -228,10 +229,10 @@ def compile_binder(spec, path_names, explicit_path=True):
             ns[f"c{i}"] = text_converter(item_tp, item_marker) or str
             if list_check is not None:
                 ns[f"k{i}"] = list_check
+            lines.append("    else:")
             if p.source == "header":
-                lines += ["    else:", "        r = [s.strip() for s in r.split(',')]"]
+                lines.append("        r = [s.strip() for s in r.split(',') if s.strip()]")
             lines += [
-                "    else:",
                 f"        {var} = []",
                 "        for j, s in enumerate(r):",
                 "            try:",
@@ -308,7 +309,7 @@ def _body_lines(lines, ns, i, p, var, bodies, missing):
         if optional:
             lines += [
                 "    env_ = request.environ",
-                "    if not env_.get('CONTENT_LENGTH') and not env_.get('CONTENT_TYPE') "
+                "    if env_.get('CONTENT_LENGTH') in NO_LENGTH and not env_.get('CONTENT_TYPE') "
                 "and not env_.get('HTTP_TRANSFER_ENCODING'):",
                 "        data = M",
                 "    else:",

@@ -87,6 +87,6 @@ def jsonable(value):
     if dataclasses.is_dataclass(value):
         dump = _dumpers[cls] = _dataclass_dumper(cls)
         return dump(value)
-    if hasattr(value, "__struct_fields__") or (hasattr(value, "model_dump") and hasattr(value, "model_fields")):
+    if hasattr(value, "__struct_fields__") or (hasattr(value, "model_dump") and hasattr(cls, "model_fields")):
         return _plain(value)
     return NOT_TYPED
