@@ -153,7 +153,12 @@ def _check_path(where, name, tp, conv, unannotated):
         )
 
 
+_SOURCE_RANK = {"path": 0, "query": 1, "header": 2, "cookie": 3, "body": 4}
+
+
 def _fail(errors):
+    # Report in request order (URL, headers, body) whatever the signature's order.
+    errors.sort(key=lambda e: _SOURCE_RANK.get(e[0][0], 5))
     raise RequestValidationError(errors)
 
 

@@ -33,8 +33,8 @@ BAD = _Bad()
 _MISSING = object()
 _INT_TEXT = re.compile(r"[+-]?[0-9]+").fullmatch
 _FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?").fullmatch
-_TRUE = frozenset(("true", "1", "yes", "on"))
-_FALSE = frozenset(("false", "0", "no", "off"))
+_TRUE = frozenset(("true", "t", "1", "yes", "y", "on"))
+_FALSE = frozenset(("false", "f", "0", "no", "n", "off"))
 
 
 def describe(tp):
@@ -92,7 +92,7 @@ def _bool_text(s):
         return True
     if low in _FALSE:
         return False
-    raise ValueError("expected a boolean (true/false, 1/0, yes/no, on/off)")
+    raise ValueError("expected a boolean (true/false, t/f, 1/0, yes/no, y/n, on/off)")
 
 
 def _uuid_text(s):
