@@ -6,6 +6,7 @@
 """
 
 import dataclasses
+import importlib.util
 import itertools
 import threading
 from typing import Annotated
@@ -13,12 +14,8 @@ from typing import Annotated
 from hatchway.web import App, Blueprint, abort
 from hatchway.web.typed import Field, Header, Problem, Query
 
-try:
-    import swagger_ui_bundle  # noqa: F401 - the docs page needs its assets
-
-    DOCS = "/docs"
-except ImportError:
-    DOCS = None
+# The docs page needs the Swagger UI assets of the 'docs' extra; without them, only the JSON.
+DOCS = "/docs" if importlib.util.find_spec("swagger_ui_bundle") else None
 
 app = App(__name__, title="Notes API", version="1.0.0", openapi_url="/openapi.json", docs_url=DOCS)
 notes = Blueprint("notes", url_prefix="/notes")

@@ -11,7 +11,7 @@ left exactly as they are. Nothing here imports msgspec or pydantic unless a
 view uses their types.
 """
 
-from .binder import ViewSpec, analyse, compile_binder, needs_binding
+from .binder import analyse, compile_binder, needs_binding
 from .params import Body, Cookie, Field, Header, Param, Path, Query
 from .problems import Problem, RequestValidationError, ValidationProblem
 

@@ -10,15 +10,15 @@ per request: the only work left is the reading and converting itself.
 
 import enum
 import inspect
-import keyword
 import typing
 import uuid
 
 from ..converters import AnyConverter, FloatConverter, IntegerConverter, PathConverter, StringConverter, UUIDConverter
-from .coerce import BAD, constraint_checker, json_converter, text_converter
+from .coerce import BAD, json_converter
+from .text import constraint_checker, text_converter
 from .params import Body, Param, Query
 from .problems import RequestValidationError
-from .types import hints_of, is_model, is_optional, strip_optional, unwrap
+from .types import hints_of, is_model, strip_optional, unwrap
 
 __all__ = ["ParamSpec", "ViewSpec", "analyse", "compile_binder", "needs_binding", "header_key"]
 
@@ -162,10 +162,6 @@ def _fail(errors):
     raise RequestValidationError(errors)
 
 
-def _ident(name):
-    return name if name.isidentifier() and not keyword.iskeyword(name) else None
-
-
 def compile_binder(spec, path_names, explicit_path=True):
     """Generate ``bound(request, ...)`` for ``spec``.
 
@@ -189,6 +185,7 @@ def compile_binder(spec, path_names, explicit_path=True):
     if "cookie" in sources:
         lines.append("    ck = request.cookies")
     bodies = [p for p in spec.params if p.source == "body"]
+    body_read = False
     call = []
     for i, p in enumerate(spec.params):
         var = f"v{i}"
@@ -217,7 +214,8 @@ def compile_binder(spec, path_names, explicit_path=True):
                 ]
             continue
         if p.source == "body":
-            _body_lines(lines, ns, i, p, var, bodies, missing)
+            _body_lines(lines, ns, i, p, var, bodies, missing, first=not body_read)
+            body_read = True
             continue
         if p.source == "query":
             fetch = f"    r = dget(a, {p.key!r})"
@@ -306,10 +304,9 @@ def _split_marker(marker):
     return items, constraint_checker(whole)
 
 
-def _body_lines(lines, ns, i, p, var, bodies, missing):
+def _body_lines(lines, ns, i, p, var, bodies, missing, first):
     ns[f"b{i}"] = json_converter(p.annotation)
-    if "data" not in ns:
-        ns["data"] = True  # marks that the body was read once
+    if first:  # the body is read (and its limits enforced) once, by request.get_json()
         optional = all(not b.required for b in bodies)
         if optional:
             lines += [

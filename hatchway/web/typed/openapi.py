@@ -15,7 +15,7 @@ from . import view_spec
 from .binder import needs_binding
 from .problems import Problem, ValidationProblem
 from .schema import Schemas, apply_constraints, jsonable_default
-from .types import is_model, strip_optional
+from .types import strip_optional
 
 __all__ = ["build_document", "openapi_command"]
 
@@ -242,7 +242,3 @@ def openapi_command(spec, out=None):
         return 1
     out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return 0
-
-
-def _is_body_type(tp):
-    return is_model(strip_optional(tp))
