@@ -174,6 +174,8 @@ def test_query_every_failure_listed():
         ["query", "since"], ["query", "day"], ["query", "token"], ["query", "color"], ["query", "mode"],
     ]
     assert r.get_json()["detail"] == "9 fields failed validation."
+    for ratio in ("inf", "-Infinity", "1e999"):
+        assert locs(c.get(f"/search?ratio={ratio}")) == [["query", "ratio"]]
 
 
 def test_query_required_and_unicode_digits():
@@ -297,6 +299,11 @@ def test_body_errors_list_every_field_with_location():
     assert c.post("/many", json=[{"sku": "a", "price": 1, "qty": 2.0}]).json == {"n": 1, "total": 2.0}
     assert locs(c.post("/many", json=[{"sku": "a", "price": True}, {"sku": "b", "price": "1"}])) == [
         ["body", 0, "price"], ["body", 1, "price"]]
+    # 1e999 parses as inf, which is no JSON number and could not be answered.
+    r = c.post("/many", data='[{"sku": "a", "price": 1e999}, {"sku": "b", "price": 1, "qty": 1e999}]',
+               content_type="application/json")
+    assert locs(r) == [["body", 0, "price"], ["body", 1, "qty"]]
+    assert locs(c.post("/raw", data='{"a": -1e999}', content_type="application/json")) == [["body", "a"]]
 
 
 def test_typeddict_bodies_and_optional_body():

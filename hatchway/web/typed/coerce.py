@@ -61,7 +61,10 @@ def _json_int(v, loc, errs):
 def _json_float(v, loc, errs):
     t = type(v)
     if t is float:
-        return v
+        if v - v == 0.0:  # finite: json.loads turns 1e999 into inf
+            return v
+        errs.append((loc, "expected a finite number"))
+        return BAD
     if t is int:
         return float(v)
     errs.append((loc, "expected a number"))
@@ -405,7 +408,10 @@ def _object_converter(tp, cache):
             ns[f"d{i}"] = default
             lines.append("    if x is M:")
             lines.append(f"        x = d{i}")
-        if inline:
+        if inline == "float":
+            # x - x is 0.0 for finite floats, nan (truthy) for inf: json.loads makes inf from 1e999.
+            lines.append("    elif type(x) is not float or x - x:")
+        elif inline:
             lines.append(f"    elif type(x) is not {inline}:")
         else:
             lines.append("    else:")

@@ -21,6 +21,9 @@ _TRUE = frozenset(("true", "t", "1", "yes", "y", "on"))
 _FALSE = frozenset(("false", "f", "0", "no", "n", "off"))
 
 
+_INFINITIES = (float("inf"), float("-inf"))
+
+
 def describe(tp):
     return getattr(tp, "__name__", None) or str(tp)
 
@@ -67,7 +70,10 @@ def _int_text(s):
 def _float_text(s):
     if _FLOAT_TEXT(s) is None:
         raise ValueError("expected a number")
-    return float(s)
+    v = float(s)
+    if v in _INFINITIES:  # "1e999" overflows; it could not be sent back as JSON either
+        raise ValueError("expected a finite number")
+    return v
 
 
 def _bool_text(s):
