@@ -525,3 +525,22 @@ def test_binder_source_is_specialised():
     # One generated function per view: the parameter names are in the code, no loops over specs.
     assert "'name'" in src and "'count'" in src and "for " not in src
     assert isinstance(Response, type)
+
+
+def test_url_variables_named_like_binder_locals():
+    app = App("names")
+
+    @app.get("/n/<int:e>/<int:view>/<int:v0>/<path>")
+    def names(e: int, view: int, v0: int, path: str, a: int = 1):
+        return {"e": e, "view": view, "v0": v0, "path": path, "a": a}
+
+    @app.get("/m/<int:x>")
+    @app.get("/m/<int:x>/<int:y>")
+    def two_rules(x: int, y: int = 0, q: int = 1):
+        return {"x": x, "y": y, "q": q}
+
+    c = app.test_client()
+    assert c.get("/n/1/2/3/p?a=4").json == {"e": 1, "view": 2, "v0": 3, "path": "p", "a": 4}
+    assert c.get("/m/1").json == {"x": 1, "y": 0, "q": 1}
+    assert c.get("/m/1/2?q=5").json == {"x": 1, "y": 2, "q": 5}
+    assert locs(c.get("/m/1?q=z")) == [["query", "q"]]

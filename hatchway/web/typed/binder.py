@@ -10,6 +10,7 @@ per request: the only work left is the reading and converting itself.
 
 import enum
 import inspect
+import re
 import typing
 import uuid
 
@@ -162,6 +163,14 @@ def _fail(errors):
     raise RequestValidationError(errors)
 
 
+# Names the generated function uses itself; URL variables so named are passed through **path.
+_GENERATED_NAMES = frozenset((
+    "e", "a", "r", "x", "s", "j", "env", "ck", "env_", "data", "view", "fail", "dget", "BAD", "M",
+    "NO_LENGTH", "path",
+))
+_GENERATED_VAR = re.compile(r"[vLcDkb][0-9]+").fullmatch
+
+
 def compile_binder(spec, path_names, explicit_path=True):
     """Generate ``bound(request, ...)`` for ``spec``.
 
@@ -172,6 +181,8 @@ def compile_binder(spec, path_names, explicit_path=True):
     """
     ns = {"view": spec.view, "fail": _fail, "dget": dict.get, "BAD": BAD, "M": _MISSING,
           "NO_LENGTH": (None, "", "0")}
+    if explicit_path and any(n in _GENERATED_NAMES or _GENERATED_VAR(n) for n in path_names):
+        explicit_path = False  # a URL variable named like a local of the generated code
     if explicit_path:
         head = ", ".join(["request"] + [n for n in path_names])
     else:
