@@ -77,6 +77,10 @@ def shop_app():
         """Statistics."""
         return Stats(count=0, mean=0.0)
 
+    @admin.get("/find")
+    def find(ids: Annotated[list[int], Query(ge=1, max_length=3)] = [], flag: Annotated[bool, Query] = False):
+        return {"ids": ids}
+
     @admin.delete("/widgets/<int:id>", deprecated=True)
     def purge(id: int):
         return "", 204
@@ -134,7 +138,13 @@ def test_shop_document_shape():
     doc = shop_app().openapi()
     validate(doc)
     assert doc["openapi"] == "3.1.0" and doc["info"] == {"title": "Shop", "version": "2.0"}
-    assert set(doc["paths"]) == {"/api/widgets/{id}", "/api/widgets", "/api/admin/stats", "/api/admin/widgets/{id}"}
+    assert set(doc["paths"]) == {"/api/widgets/{id}", "/api/widgets", "/api/admin/stats", "/api/admin/find",
+                                 "/api/admin/widgets/{id}"}
+    find = doc["paths"]["/api/admin/find"]["get"]["parameters"]
+    assert find[0] == {"name": "ids", "in": "query", "required": False, "style": "form", "explode": True,
+                       "schema": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 3,
+                                  "default": []}}
+    assert find[1]["schema"] == {"type": "boolean", "default": False}
     get = doc["paths"]["/api/widgets/{id}"]["get"]
     assert get["tags"] == ["api"] and get["summary"] == "Fetch a widget."
     assert get["description"] == "Returns the whole tree of parts."

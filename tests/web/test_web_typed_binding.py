@@ -173,7 +173,9 @@ def test_query_every_failure_listed():
         ["query", "limit"], ["query", "ratio"], ["query", "exact"], ["query", "ids", 1],
         ["query", "since"], ["query", "day"], ["query", "token"], ["query", "color"], ["query", "mode"],
     ]
-    assert r.get_json()["detail"] == "9 fields failed validation."
+    assert r.get_json()["detail"] == (
+        "9 fields failed validation: query.limit, query.ratio, query.exact, query.ids.1, query.since, "
+        "query.day, query.token, query.color, query.mode.")
     for ratio in ("inf", "-Infinity", "1e999"):
         assert locs(c.get(f"/search?ratio={ratio}")) == [["query", "ratio"]]
 
@@ -516,6 +518,7 @@ def test_over_real_http(serve):
     assert requests.get(qbase + "/search?tags=a&tags=b&limit=3", timeout=10).json()["tags"] == ["a", "b"]
     r = requests.get(qbase + "/need?count=x", headers={"Accept": "text/html"}, timeout=10)
     assert r.status_code == 422 and r.headers["Content-Type"].startswith("text/html")
+    assert "2 fields failed validation: query.name, query.count." in r.text
 
 
 def test_binder_source_is_specialised():
@@ -544,3 +547,17 @@ def test_url_variables_named_like_binder_locals():
     assert c.get("/m/1").json == {"x": 1, "y": 0, "q": 1}
     assert c.get("/m/1/2?q=5").json == {"x": 1, "y": 2, "q": 5}
     assert locs(c.get("/m/1?q=z")) == [["query", "q"]]
+
+
+def test_list_query_constraints_split_between_list_and_items():
+    app = App("lists")
+
+    @app.get("/find")
+    def find(ids: Annotated[list[int], Query(ge=1, max_length=3)] = [], flag: Annotated[bool, Query] = False):
+        return {"ids": ids, "flag": flag}
+
+    c = app.test_client()
+    assert c.get("/find?ids=1&ids=2&flag=y").json == {"ids": [1, 2], "flag": True}
+    assert locs(c.get("/find?ids=0&ids=x&ids=3")) == [["query", "ids", 0], ["query", "ids", 1]]
+    r = c.get("/find?ids=1&ids=2&ids=3&ids=4")
+    assert locs(r) == [["query", "ids"]] and r.get_json()["errors"][0]["reason"] == "must have at most 3 items"

@@ -16,7 +16,9 @@ class RequestValidationError(UnprocessableEntity):
 
     def __init__(self, errors):
         n = len(errors)
-        super().__init__(f"{n} field{'s' if n != 1 else ''} failed validation.")
+        # The locations go in the detail too, so the HTML page (browsers) names the fields.
+        where = ", ".join(".".join(map(str, loc)) for loc, _ in errors[:10]) + (", ..." if n > 10 else "")
+        super().__init__(f"{n} field{'s' if n != 1 else ''} failed validation: {where}.")
         self.errors = [{"loc": list(loc), "reason": reason} for loc, reason in errors]
         self.problem_extra = {"errors": self.errors}
 

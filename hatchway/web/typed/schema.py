@@ -53,11 +53,13 @@ def jsonable_default(value):
 def apply_constraints(schema, marker):
     if marker is None:
         return schema
+    # On an array (a list query parameter) the length limits are the list's, the rest its items'.
+    target = schema["items"] if schema.get("type") == "array" and isinstance(schema.get("items"), dict) else schema
     for attr, key in (("gt", "exclusiveMinimum"), ("ge", "minimum"), ("lt", "exclusiveMaximum"),
                       ("le", "maximum"), ("multiple_of", "multipleOf"), ("pattern", "pattern")):
         v = getattr(marker, attr)
         if v is not None:
-            schema[key] = v
+            target[key] = v
     for attr, skey, akey in (("min_length", "minLength", "minItems"), ("max_length", "maxLength", "maxItems")):
         v = getattr(marker, attr)
         if v is not None:
