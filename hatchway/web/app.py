@@ -25,7 +25,6 @@ from .request import Request
 from .response import Response
 from .routing import Router, Rule
 from .scaffold import Scaffold, _endpoint_from_view, setupmethod, wants_request
-from .typed import check_rule as _typed_check_rule, install_binders as _install_binders
 from .typed.serialise import NOT_TYPED as _NOT_TYPED, jsonable as _typed_jsonable
 
 __all__ = ["App"]
@@ -159,6 +158,7 @@ class App(Scaffold):
         self._app_target = None
         # OpenAPI: per-rule documentation options, and the optional document/docs routes.
         self._route_docs = {}
+        self._typed = False
         self.openapi_info = {"title": title or import_name, "version": version}
         if openapi_url or docs_url:
             from .typed.docs import mount_docs
@@ -221,7 +221,12 @@ class App(Scaffold):
         self.routes.add(r)
         if "request" in r.arg_names:
             raise ValueError(f"rule {rule!r}: 'request' is reserved and cannot be a URL variable")
-        _typed_check_rule(r, view)
+        if getattr(view, "__annotations__", None):
+            # Typed views (hatchway.web.typed, imported only when a view is annotated).
+            from .typed import check_rule
+
+            check_rule(r, view)
+            self._typed = True
         if doc:
             self._route_docs[r] = doc
         self.view_functions[endpoint] = view
@@ -263,7 +268,10 @@ class App(Scaffold):
             self.routes.freeze()
             for target in self._targets.values():
                 target.resolve()
-            _install_binders(self)
+            if self._typed:
+                from .typed import install_binders
+
+                install_binders(self)
             self._app_target = _Target(None, None, False, None, (self,))
             for func in self.startup_funcs:
                 func()

@@ -8,10 +8,10 @@
 
 Binders are compiled once, at ``app.startup()``. Views without annotations are
 left exactly as they are. Nothing here imports msgspec or pydantic unless a
-view uses their types.
+view uses their types, and the binder machinery is imported only when an app
+has an annotated view.
 """
 
-from .binder import analyse, compile_binder, needs_binding
 from .params import Body, Cookie, Field, Header, Param, Path, Query
 from .problems import Problem, RequestValidationError, ValidationProblem
 
@@ -26,6 +26,8 @@ _DEFERRED = (NameError, AttributeError)
 
 def check_rule(rule, view):
     """At registration: refuse a signature the rule cannot honour (path types first)."""
+    from .binder import analyse, needs_binding
+
     if not needs_binding(view):
         return
     try:
@@ -46,6 +48,8 @@ def _rules_by_endpoint(app):
 
 def view_spec(view, rules):
     """The ViewSpec of ``view`` as served by ``rules`` (URL variables merged)."""
+    from .binder import analyse
+
     converters = {}
     for r in rules:
         converters.update(r.converters)
@@ -64,6 +68,8 @@ def _path_names(rules):
 
 def install_binders(app):
     """At startup: give every annotated view its compiled binder."""
+    from .binder import compile_binder, needs_binding
+
     by_endpoint = _rules_by_endpoint(app)
     for endpoint, target in app._targets.items():
         view = target.view
