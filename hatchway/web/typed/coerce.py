@@ -240,7 +240,38 @@ def _json_pydantic(model):
 _MSGSPEC_PATH = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\[\.\.\.\]")
 
 
-def _json_struct(struct):
+def _msgspec_error(exc, loc):
+    """msgspec's "reason - at `$.a[3].b`" as (location, reason)."""
+    text = str(exc)
+    reason, sep, where = text.rpartition(" - at `")
+    path = loc
+    if sep:
+        for m in _MSGSPEC_PATH.finditer(where.rstrip("`")[1:]):
+            path += (m.group(1),) if m.group(1) else ((int(m.group(2)),) if m.group(2) else ())
+    else:
+        reason = text
+    return path, reason
+
+
+def _struct_fields(struct):
+    import msgspec
+
+    out = []
+    for f in msgspec.structs.fields(struct):
+        default = _MISSING if f.default is msgspec.NODEFAULT else f.default
+        factory = None if f.default_factory is msgspec.NODEFAULT else f.default_factory
+        out.append((f.name, f.type, f.required, default, factory, f.encode_name))
+    return out
+
+
+def _json_struct(struct, cache):
+    """msgspec decides; when it refuses, a walk of the fields finds the other failures too.
+
+    msgspec stops at the first error. The walk (the dataclass converter over the
+    Struct's fields, ``msgspec.Meta`` constraints included) runs only on that
+    failure path; msgspec's own error is added unless the walk already reported
+    that place or something inside it.
+    """
     import msgspec
 
     convert, error = msgspec.convert, msgspec.ValidationError
@@ -249,18 +280,21 @@ def _json_struct(struct):
         try:
             return convert(v, struct)
         except error as e:
-            # msgspec reports the first failure only, as "reason - at `$.a[3].b`".
-            text = str(e)
-            reason, sep, where = text.rpartition(" - at `")
-            path = loc
-            if sep:
-                for m in _MSGSPEC_PATH.finditer(where.rstrip("`")[1:]):
-                    path += (m.group(1),) if m.group(1) else ((int(m.group(2)),) if m.group(2) else ())
-            else:
-                reason = text
-            errs.append((path, reason))
+            first = _msgspec_error(e, loc)
+            found = []
+            try:
+                walk(v, loc, found)
+            except Exception:  # the walk only adds detail; msgspec's verdict stands
+                found = []
+            # msgspec names a missing field at its parent; the walk names the field itself.
+            n = len(first[0])
+            if not any(f[0][:n] == first[0] for f in found):
+                found.append(first)
+            errs.extend(found)
             return BAD
 
+    cache[struct] = conv
+    walk = _object_converter(struct, cache, _struct_fields(struct), ("walk", struct))
     return conv
 
 
@@ -330,7 +364,7 @@ def _json_base(tp, cache):
         if dataclasses.is_dataclass(tp) or is_typeddict(tp):
             return _object_converter(tp, cache)
         if is_struct(tp):
-            return _json_struct(tp)
+            return _json_struct(tp, cache)
         if is_pydantic(tp):
             return _json_pydantic(tp)
     raise TypeError(f"unsupported type in a typed view: {tp!r}")
@@ -365,15 +399,16 @@ def _object_fields(tp):
     return out
 
 
-def _object_converter(tp, cache):
+def _object_converter(tp, cache, fields=None, cache_key=None):
     # Placeholder first so self-referencing types (trees) resolve to the same function.
     holder = []
+    cache_key = tp if cache_key is None else cache_key
 
     def forward(v, loc, errs):
         return holder[0](v, loc, errs)
 
-    cache[tp] = forward
-    fields = _object_fields(tp)
+    cache[cache_key] = forward
+    fields = _object_fields(tp) if fields is None else fields
     ns = {"BAD": BAD, "M": _MISSING, "T": tp, "object_type_error": "expected an object"}
     lines = [
         "def convert(v, loc, errs):",
@@ -386,10 +421,10 @@ def _object_converter(tp, cache):
     typed_dict = is_typeddict(tp)
     if typed_dict:
         lines.append("    out = {}")
-    for i, (name, ann, required, default, factory) in enumerate(fields):
+    for i, (name, ann, required, default, factory, *wire) in enumerate(fields):
         base, markers = unwrap(ann)
         marker = markers[0] if markers else None
-        key = marker.alias if marker is not None and marker.alias else name
+        key = wire[0] if wire else (marker.alias if marker is not None and marker.alias else name)
         ns[f"c{i}"] = json_converter(ann, None, cache)
         ns[f"k{i}"] = (key,)
         inline = _INLINE.get(base) if marker is None or not marker.has_constraints else None
@@ -430,5 +465,5 @@ def _object_converter(tp, cache):
         lines.append(f"    return T({args})")
     exec(compile("\n".join(lines), f"<hatchway converter for {describe(tp)}>", "exec"), ns)
     holder.append(ns["convert"])
-    cache[tp] = ns["convert"]
+    cache[cache_key] = ns["convert"]
     return ns["convert"]

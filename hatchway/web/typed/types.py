@@ -28,8 +28,16 @@ def unwrap(tp):
         for extra in tp.__metadata__:
             if isinstance(extra, Param) or (isinstance(extra, type) and issubclass(extra, Param)):
                 markers.append(extra() if isinstance(extra, type) else extra)
+            elif type(extra).__module__.startswith("msgspec") and type(extra).__name__ == "Meta":
+                markers.append(_from_meta(extra))
         tp = tp.__origin__
     return tp, markers
+
+
+def _from_meta(meta):
+    """msgspec.Meta constraints as a Param, so walks and schemas see them too."""
+    return Param(**{k: getattr(meta, k, None) for k in (
+        "gt", "ge", "lt", "le", "multiple_of", "pattern", "min_length", "max_length", "description")})
 
 
 def is_union(tp):
