@@ -111,8 +111,6 @@ def analyse(view, path_converters):
             source = "body"
         else:
             source = "query"
-        if source == "path" and marker is None:
-            marker = None
         if marker is None and source != "path":
             marker = Body() if source == "body" else Query()
         many = source in ("query", "header") and _is_list(core)

@@ -95,7 +95,7 @@ def _phrase(code):
         return "Client error" if str(code).upper() == "4XX" else "Response"
 
 
-def _operation(app, rule, method, view, spec, doc, schemas, op_ids):
+def _operation(rule, method, view, spec, doc, schemas, op_ids):
     op = {}
     tags = doc.get("tags")
     if tags is None and rule.payload is not None and rule.payload.blueprint:
@@ -206,7 +206,7 @@ def build_document(app):
         for method in sorted(rule.methods, key=lambda m: _METHOD_ORDER.index(m) if m in _METHOD_ORDER else 99):
             if method in _SKIP_METHODS and len(rule.methods) > 1:
                 continue
-            op = _operation(app, rule, method, view, spec, doc, schemas, op_ids)
+            op = _operation(rule, method, view, spec, doc, schemas, op_ids)
             item[method.lower()] = op
             for t in op.get("tags", ()):
                 if t not in tags:
