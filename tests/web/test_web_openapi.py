@@ -303,3 +303,25 @@ def test_cli_prints_the_document(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hatchway", "openapi", "notweb:app"], cwd=str(tmp_path),
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "not a hatchway.web App" in bad.stderr
+
+
+def test_example_api_over_http(serve):
+    sys.path.insert(0, ROOT)
+    try:
+        from examples.typed_api import app
+    finally:
+        sys.path.remove(ROOT)
+    base = serve(app)
+    r = requests.post(base + "/notes/", json={"title": "hello", "tags": ["a"]}, headers={"X-Author": "ann"},
+                      timeout=10)
+    assert r.status_code == 201
+    note = r.json()
+    assert note["title"] == "hello" and note["tags"] == ["a", "by:ann"]
+    assert requests.get(f"{base}/notes/{note['id']}", timeout=10).json() == note
+    assert note in requests.get(base + "/notes/?tag=a", timeout=10).json()
+    r = requests.post(base + "/notes/", json={"title": "", "tags": "x"}, timeout=10)
+    assert r.status_code == 422 and [e["loc"] for e in r.json()["errors"]] == [["body", "title"], ["body", "tags"]]
+    assert requests.get(base + "/notes/?limit=0", timeout=10).status_code == 422
+    assert requests.delete(f"{base}/notes/{note['id']}", timeout=10).status_code == 204
+    assert requests.get(f"{base}/notes/{note['id']}", timeout=10).status_code == 404
+    assert requests.get(base + "/docs", timeout=10).status_code == 200
