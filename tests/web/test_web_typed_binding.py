@@ -580,3 +580,19 @@ def test_list_query_constraints_split_between_list_and_items():
     assert locs(c.get("/find?ids=0&ids=x&ids=3")) == [["query", "ids", 0], ["query", "ids", 1]]
     r = c.get("/find?ids=1&ids=2&ids=3&ids=4")
     assert locs(r) == [["query", "ids"]] and r.get_json()["errors"][0]["reason"] == "must have at most 3 items"
+
+
+def test_collection_query_parameters_keep_their_type_and_defaults_are_not_shared():
+    app = App("coll")
+
+    @app.get("/c")
+    def coll(tags: set[str] = set(), pair: tuple[int, ...] = (), names: list[str] = []):
+        names.append("mutated")  # must not leak into the next request's default
+        return {"tags": sorted(tags), "tags_type": type(tags).__name__, "pair": list(pair),
+                "pair_type": type(pair).__name__, "names": names}
+
+    c = app.test_client()
+    assert c.get("/c?tags=b&tags=a&tags=b&pair=1&pair=2").json == {
+        "tags": ["a", "b"], "tags_type": "set", "pair": [1, 2], "pair_type": "tuple", "names": ["mutated"]}
+    assert c.get("/c").json["names"] == ["mutated"]
+    assert c.get("/c").json["names"] == ["mutated"]

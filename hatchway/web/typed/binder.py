@@ -8,6 +8,7 @@ one 422 listing them, and otherwise calls the view. Nothing is introspected
 per request: the only work left is the reading and converting itself.
 """
 
+import copy
 import enum
 import inspect
 import re
@@ -164,9 +165,9 @@ def _fail(errors):
 # Names the generated function uses itself; URL variables so named are passed through **path.
 _GENERATED_NAMES = frozenset((
     "e", "a", "r", "x", "s", "j", "env", "ck", "env_", "data", "view", "fail", "dget", "BAD", "M",
-    "NO_LENGTH", "path",
+    "NO_LENGTH", "path", "copy",
 ))
-_GENERATED_VAR = re.compile(r"[vLcDkb][0-9]+").fullmatch
+_GENERATED_VAR = re.compile(r"[vLcDkbT][0-9]+").fullmatch
 
 
 def compile_binder(spec, path_names, explicit_path=True):
@@ -177,7 +178,7 @@ def compile_binder(spec, path_names, explicit_path=True):
     (fastest); otherwise ``**path`` is used, for endpoints whose rules
     disagree on the names.
     """
-    ns = {"view": spec.view, "fail": _fail, "dget": dict.get, "BAD": BAD, "M": _MISSING,
+    ns = {"view": spec.view, "fail": _fail, "dget": dict.get, "BAD": BAD, "M": _MISSING, "copy": copy.copy,
           "NO_LENGTH": (None, "", "0")}
     if explicit_path and any(n in _GENERATED_NAMES or _GENERATED_VAR(n) for n in path_names):
         explicit_path = False  # a URL variable named like a local of the generated code
@@ -204,7 +205,8 @@ def compile_binder(spec, path_names, explicit_path=True):
             ns[f"D{i}"] = p.default
         missing = (
             [f"        e.append((L{i}, 'field required'))", f"        {var} = None"] if p.required
-            else [f"        {var} = {'list(D%d)' % i if isinstance(p.default, list) else 'D%d' % i}"]
+            # A mutable default is copied per request, so a view changing it changes nothing.
+            else [f"        {var} = {'copy(D%d)' % i if isinstance(p.default, (list, set, dict)) else 'D%d' % i}"]
         )
         if p.source == "path":
             get = p.name if explicit_path else f"path.get({p.name!r}, M)"
@@ -252,6 +254,10 @@ def compile_binder(spec, path_names, explicit_path=True):
                 "            except ValueError as x:",
                 f"                e.append((L{i} + (j,), str(x)))",
             ]
+            container = typing.get_origin(p.type) or p.type
+            if container in (set, frozenset, tuple):
+                ns[f"T{i}"] = container
+                lines.append(f"        {var} = T{i}({var})")
             if list_check is not None:
                 lines += [
                     "        try:",
