@@ -112,6 +112,22 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+@command("openapi", "print the OpenAPI 3.1 document of a hatchway.web App",
+         [(("app",), {"help": "module:app, as for serve"})])
+def _openapi(args) -> int:
+    import json
+
+    app = load_application(args.app)
+    if not callable(getattr(app, "openapi", None)) or not hasattr(app, "routes"):
+        raise CommandError(f"{args.app!r} is not a hatchway.web App")
+    try:
+        document = app.openapi()
+    except Exception as exc:
+        raise CommandError(f"cannot describe {args.app!r}: {type(exc).__name__}: {exc}") from None
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def main(argv=None, app=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -27,12 +27,15 @@ from .routing import Router, Rule
 from .scaffold import Scaffold, _endpoint_from_view, setupmethod, wants_request
 from .formparser import FORM_DEFAULTS
 from .sessions import SESSION_DEFAULTS, SecureCookieSessionInterface, save_request_session
+from .typed.serialise import NOT_TYPED as _NOT_TYPED, jsonable as _typed_jsonable
 
 __all__ = ["App"]
 
 _JSON = "application/json"
 _cv_set = _cv_request.set
 _cv_reset = _cv_request.reset
+# Route options that only describe the route in the OpenAPI document.
+_DOC_OPTIONS = ("responses", "deprecated", "tags", "summary", "description", "include_in_schema", "operation_id")
 
 DEFAULT_CONFIG = {
     "DEBUG": False,
@@ -138,7 +141,8 @@ class App(Scaffold):
     #: Where sessions live (sessions.py); replace with your own SessionInterface.
     session_interface = SecureCookieSessionInterface()
 
-    def __init__(self, import_name, *, debug=False, config=None, converters=None):
+    def __init__(self, import_name, *, debug=False, config=None, converters=None,
+                 openapi_url=None, docs_url=None, title=None, version="0.1.0"):
         super().__init__(import_name)
         self.name = import_name
         self.config = dict(DEFAULT_CONFIG)
@@ -162,6 +166,14 @@ class App(Scaffold):
         self._static_get = self.routes.static.get
         self._lookup_dynamic = self.routes.lookup_dynamic
         self._app_target = None
+        # OpenAPI: per-rule documentation options, and the optional document/docs routes.
+        self._route_docs = {}
+        self._typed = False
+        self.openapi_info = {"title": title or import_name, "version": version}
+        if openapi_url or docs_url:
+            from .typed.docs import mount_docs
+
+            mount_docs(self, openapi_url, docs_url)
 
     def __repr__(self):
         return f"<App {self.name!r}>"
@@ -208,6 +220,10 @@ class App(Scaffold):
         self._add_rule(rule, endpoint, view_func, methods, defaults, strict_slashes, options, (self,), None)
 
     def _add_rule(self, rule, endpoint, view, methods, defaults, strict_slashes, options, scopes, blueprint):
+        doc = None
+        if options:
+            doc = {k: options[k] for k in _DOC_OPTIONS if k in options}
+            options = {k: v for k, v in options.items() if k not in doc}
         if options:
             raise TypeError(f"unknown route option(s): {', '.join(sorted(options))}")
         if methods is None:
@@ -224,6 +240,14 @@ class App(Scaffold):
         self.routes.add(r)
         if "request" in r.arg_names:
             raise ValueError(f"rule {rule!r}: 'request' is reserved and cannot be a URL variable")
+        if getattr(view, "__annotations__", None):
+            # Typed views (hatchway.web.typed, imported only when a view is annotated).
+            from .typed import check_rule
+
+            check_rule(r, view)
+            self._typed = True
+        if doc:
+            self._route_docs[r] = doc
         self.view_functions[endpoint] = view
         target = self._targets.get(endpoint)
         if target is None:
@@ -263,6 +287,10 @@ class App(Scaffold):
             self.routes.freeze()
             for target in self._targets.values():
                 target.resolve()
+            if self._typed:
+                from .typed import install_binders
+
+                install_binders(self)
             self._app_target = _Target(None, None, False, None, (self,))
             if self.secret_key and isinstance(self.session_interface, SecureCookieSessionInterface):
                 # Fails now, in one line, if itsdangerous is missing.
@@ -445,6 +473,8 @@ class App(Scaffold):
             if isinstance(rv, types.AsyncGeneratorType):
                 raise TypeError("async generators cannot be streamed over WSGI")
             response = cls(rv, 200 if status is None else status)
+        elif (data := _typed_jsonable(rv)) is not _NOT_TYPED:
+            response = cls.json(data, 200 if status is None else status)
         elif callable(rv):
             request = _cv_request.get()
             response = cls.from_app(rv, request.environ)
@@ -537,6 +567,12 @@ class App(Scaffold):
                 func(exc)
             except Exception:
                 self.logger.exception("teardown_request hook %r failed", func)
+
+    def openapi(self):
+        """The OpenAPI 3.1 document of this app's routes, as a dict."""
+        from .typed.openapi import build_document
+
+        return build_document(self)
 
     # URLs
     def url_for(self, endpoint, *, _external=False, _anchor=None, _method=None,

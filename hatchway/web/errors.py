@@ -96,6 +96,9 @@ def render_error(exc, environ, debug_text=None):
         if path:
             # PATH_INFO holds raw bytes as latin-1; re-encode them as a URI path.
             problem["instance"] = quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~")
+        extra = getattr(exc, "problem_extra", None)
+        if extra:
+            problem.update(extra)
         if debug_text:
             problem["traceback"] = debug_text
         resp = Response(dumps(problem), code, content_type=_PROBLEM)
