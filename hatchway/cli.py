@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hatchway", description="hatchway: a strict, fast WSGI server")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     serve = sub.add_parser("serve", help="serve a WSGI application")
+    from .commands import add_routes_parser
+
+    add_routes_parser(sub)
     for opt in TUNABLES:
         text = opt.help + ("" if opt.default in (None, [], False) else f" (default {opt.default})")
         if opt.flag is None:
@@ -494,9 +497,13 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
 def main(argv=None, app=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("serve", "-h", "--help"):
+    if not argv or argv[0] not in ("serve", "routes", "-h", "--help"):
         argv = ["serve", *argv]  # `hatchway module:app` is `hatchway serve module:app`
     args = parser.parse_args(argv)
+    if args.command == "routes":
+        from .commands import routes
+
+        return routes(args)
     try:
         return serve(args, app)
     except KeyboardInterrupt:

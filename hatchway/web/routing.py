@@ -582,6 +582,8 @@ class Router:
                     why = f"path fits but method {method} is not in {', '.join(sorted(r.methods))}"
                 elif rule is not None:
                     why = f"path fits too, but {rule.rule!r} has priority (literal text beats converters, left to right)"
+                elif outcome.startswith("308"):
+                    why = "path fits, but the redirect to the slash-terminated literal rule wins"
                 else:
                     why = "path fits"
             reasons.append((r, why))
