@@ -22,6 +22,8 @@ from .templating import render_template, render_template_string, stream_template
 from .request import Request
 from .response import Response, redirect
 from .routing import BuildError, RoutingConflict
+from .sessions import SecureCookieSessionInterface, SessionInterface, flash, get_flashed_messages, session
+from .uploads import FileStorage, secure_filename
 
 __all__ = [
     "App", "Blueprint", "Request", "Response", "request", "abort", "redirect",
@@ -30,4 +32,6 @@ __all__ = [
     "BaseConverter", "BuildError", "RoutingConflict",
     "Config", "send_file", "send_from_directory", "safe_join", "jsonify", "make_response", "url_for",
     "render_template", "render_template_string", "stream_template", "stream_template_string",
+    "session", "flash", "get_flashed_messages", "SessionInterface", "SecureCookieSessionInterface",
+    "FileStorage", "secure_filename",
 ]

@@ -30,6 +30,8 @@ from .response import Response
 from .routing import Router, Rule
 from .scaffold import Scaffold, _endpoint_from_view, setupmethod, wants_request
 from .templating import TemplatingMixin, init_templating
+from .formparser import FORM_DEFAULTS
+from .sessions import SESSION_DEFAULTS, SecureCookieSessionInterface, save_request_session
 
 __all__ = ["App"]
 
@@ -55,6 +57,9 @@ DEFAULT_CONFIG = {
     # Static files and send_file: None sends "Cache-Control: no-cache" (as Flask).
     "SEND_FILE_MAX_AGE_DEFAULT": None,
     "TEMPLATES_AUTO_RELOAD": None,
+    # multipart limits (formparser.py) and sessions (sessions.py)
+    **FORM_DEFAULTS,
+    **SESSION_DEFAULTS,
 }
 
 
@@ -130,6 +135,8 @@ class _StreamContext:
             try:
                 self._app._do_teardown(self._request, self._error)
             finally:
+                if self._request._uploads is not None:
+                    self._request.close()
                 _cv_reset(token)
 
 
@@ -138,6 +145,8 @@ class App(Scaffold, TemplatingMixin):
 
     request_class = Request
     response_class = Response
+    #: Where sessions live (sessions.py); replace with your own SessionInterface.
+    session_interface = SecureCookieSessionInterface()
 
     def __init__(self, import_name, *, debug=False, config=None, converters=None,
                  static_url_path=None, static_folder=_DEFAULT_STATIC, template_folder="templates",
@@ -180,6 +189,15 @@ class App(Scaffold, TemplatingMixin):
     def url_map(self):
         """Flask-style alias of :attr:`routes`."""
         return self.routes
+
+    @property
+    def secret_key(self):
+        """Signs the session cookie (``config['SECRET_KEY']``)."""
+        return self.config.get("SECRET_KEY")
+
+    @secret_key.setter
+    def secret_key(self, value):
+        self.config["SECRET_KEY"] = value
 
     @property
     def debug(self):
@@ -265,6 +283,9 @@ class App(Scaffold, TemplatingMixin):
             for target in self._targets.values():
                 target.resolve()
             self._app_target = _Target(None, None, False, None, (self,))
+            if self.secret_key and isinstance(self.session_interface, SecureCookieSessionInterface):
+                # Fails now, in one line, if itsdangerous is missing.
+                self.session_interface.get_signing_serializer(self)
             for func in self.startup_funcs:
                 func()
             self._started = True
@@ -323,6 +344,8 @@ class App(Scaffold, TemplatingMixin):
                 response = self.finalize(request, self.dispatch(request))
             except Exception as e:
                 response = self.handle_exception(request, e)
+            if request._session is not None:
+                response = self._save_session(request, response)
             result = response(environ, start_response)
             if type(result) is list or type(response.body) is FileBody:
                 # A file needs no request context to be sent; handing the
@@ -335,7 +358,16 @@ class App(Scaffold, TemplatingMixin):
                 rule = request.url_rule
                 if (rule.payload if rule is not None else self._app_target).teardown:
                     self._do_teardown(request, getattr(request, "_error", None))
+                if request._uploads is not None:
+                    request.close()
             _cv_reset(token)
+
+    def _save_session(self, request, response):
+        try:
+            save_request_session(self, request, response)
+        except Exception as e:
+            return self._unhandled(request, e)
+        return response
 
     def dispatch(self, request):
         """Route the request, run before hooks, call the view; return what it returned."""

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote
 
 from .ctx import RequestGlobals
 from .datastructures import EnvironHeaders, MultiDict
-from .exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+from .exceptions import BadRequest, NotImplementedHTTP, RequestEntityTooLarge, UnsupportedMediaType
 from .jsonutil import JSONDepthError, loads_bounded
 
 __all__ = ["Request"]
@@ -86,6 +86,8 @@ class Request:
         # lazily filled caches
         "_args", "_headers", "_cookies", "_data", "_json", "_form", "_g",
         "_max_content_length", "_content_type",
+        # uploads and sessions (formparser.py, sessions.py)
+        "_files", "_uploads", "_session", "_flashes",
         "__weakref__",
     )
 
@@ -99,6 +101,8 @@ class Request:
         self.path = path
         self.url_rule = None
         self.view_args = None
+        self._uploads = None
+        self._session = None
 
     def __repr__(self):
         return f"<Request {self.method} {self.path!r}>"
@@ -408,11 +412,50 @@ class Request:
                 raise RequestEntityTooLarge(f"Too many form fields: {e}.") from None
             form = MultiDict(pairs, "form field")
         elif mt == "multipart/form-data":
-            raise UnsupportedMediaType("multipart/form-data bodies are not supported; send urlencoded or JSON.")
+            self._load_multipart()
+            return self._form
         else:
             form = MultiDict((), "form field")
         self._form = form
         return form
+
+    @property
+    def files(self):
+        """Uploaded files of a multipart body: a MultiDict of FileStorage."""
+        try:
+            return self._files
+        except AttributeError:
+            pass
+        if self.mimetype == "multipart/form-data":
+            self._load_multipart()
+        else:
+            self._files = MultiDict((), "file")
+        return self._files
+
+    def _load_multipart(self):
+        from .formparser import MultipartUnavailable, parse_multipart
+
+        try:
+            form, files, buffers = parse_multipart(self, self._ctype()[1].get("boundary"))
+        except MultipartUnavailable as e:
+            # The operator's doing, not the client's: say so once in the log,
+            # answer 501 (not a 500 with a traceback).
+            if self.app is not None:
+                self.app.logger.error("%s", e)
+            raise NotImplementedHTTP(str(e)) from None
+        self._form = form
+        self._files = files
+        self._uploads = buffers
+
+    def close(self):
+        """Close uploaded files (and delete their temporary files). The app calls this."""
+        buffers = self._uploads
+        if buffers is not None:
+            self._uploads = None
+            for _, f in self._files.items(multi=True):
+                f.close()
+            for b in buffers:
+                b.close()
 
     @property
     def values(self):

@@ -212,6 +212,63 @@ class _Cookie:
         self.expires = expires
 
 
+def _is_file(value):
+    return isinstance(value, tuple) or hasattr(value, "read")
+
+
+def _has_files(data):
+    for v in data.values():
+        if _is_file(v) or (isinstance(v, list) and any(_is_file(x) for x in v)):
+            return True
+    return False
+
+
+def _quote_param(value):
+    # As browsers do (WHATWG): percent-encode only CR, LF and the quote.
+    return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+
+
+def encode_multipart(data, boundary=None):
+    """``data`` as a multipart/form-data body, the Werkzeug way.
+
+    Values: ``str`` (or anything ``str()``-able) is a text field; a file
+    object, or a tuple ``(file, filename)`` / ``(file, filename,
+    content_type)``, is a file part (``file`` may also be bytes); a list
+    repeats the field. Returns ``(body, content_type)``.
+    """
+    import os
+    import secrets
+
+    boundary = boundary or "----hatchway" + secrets.token_hex(12)
+    out = []
+    for name, values in data.items():
+        for value in values if isinstance(values, list) else [values]:
+            if _is_file(value):
+                if isinstance(value, tuple):
+                    f, filename, *rest = value
+                    ctype = rest[0] if rest else None
+                else:
+                    f, filename, ctype = value, getattr(value, "name", None), None
+                    filename = os.path.basename(filename) if isinstance(filename, str) else "file"
+                content = f if isinstance(f, (bytes, bytearray)) else f.read()
+                if isinstance(content, str):
+                    content = content.encode()
+                out.append(
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_param(name)}"; '
+                    f'filename="{_quote_param(filename or "")}"\r\n'
+                    f'Content-Type: {ctype or "application/octet-stream"}\r\n\r\n'.encode()
+                )
+                out.append(bytes(content))
+                out.append(b"\r\n")
+            else:
+                out.append(
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_param(name)}"'
+                    f"\r\n\r\n{value}\r\n".encode()
+                )
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
 class TestClient:
     """Sends requests to an app in-process, keeping cookies between calls."""
 
@@ -349,6 +406,10 @@ class TestClient:
                 raise TypeError("pass json= or data=, not both")
             body = _json.dumps(json).encode()
             content_type = content_type or "application/json"
+        elif isinstance(data, dict) and (
+            _has_files(data) or (content_type or "").startswith("multipart/form-data")
+        ):
+            body, content_type = encode_multipart(data)
         elif isinstance(data, dict):
             body = urlencode(data, doseq=True).encode()
             content_type = content_type or "application/x-www-form-urlencoded"

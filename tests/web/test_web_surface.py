@@ -31,8 +31,8 @@ def test_config_from_object_mapping_and_import_string(tmp_path):
     app.config.from_object("os.path")
     app.config.from_mapping({"A": 1, "b": 2}, C=3)
     assert app.config["A"] == 1 and app.config["C"] == 3 and "b" not in app.config
-    app.config.update(UPLOAD_DIR="/u", UPLOAD_MAX=5)
-    assert app.config.get_namespace("UPLOAD_") == {"dir": "/u", "max": 5}
+    app.config.update(MYEXT_DIR="/u", MYEXT_MAX=5)
+    assert app.config.get_namespace("MYEXT_") == {"dir": "/u", "max": 5}
 
 
 def test_config_from_file_toml_json_and_relative_to_root(tmp_path):
