@@ -19,7 +19,11 @@ from .filebody import FileBody
 __all__ = ["make_conditional", "parse_range", "parse_etags", "quote_etag", "unquote_etag"]
 
 # Header fields a 304 keeps (RFC 9110 15.4.5); representation metadata goes.
-_KEEP_ON_304 = frozenset(["etag", "cache-control", "content-location", "date", "expires", "vary", "set-cookie"])
+# Content-Disposition and Accept-Ranges stay too, as Werkzeug keeps them.
+_KEEP_ON_304 = frozenset([
+    "etag", "cache-control", "content-location", "date", "expires", "vary", "set-cookie",
+    "content-disposition", "accept-ranges",
+])
 # A client asking for this many distinct ranges is probing, not downloading.
 MAX_RANGES = 64
 _RANGE_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*\Z")
@@ -217,6 +221,12 @@ def make_conditional(response, request_or_environ, accept_ranges=True, complete_
         return response
     if code != 200:
         return response
+    length = None
+    if accept_ranges:
+        # complete_length is Werkzeug's argument; here the body itself knows its length.
+        length = _body_length(response)
+        if length is not None:
+            response.headers.set("Accept-Ranges", "bytes")
 
     inm = environ.get("HTTP_IF_NONE_MATCH")
     if inm is not None:
@@ -231,15 +241,9 @@ def make_conditional(response, request_or_environ, accept_ranges=True, complete_
             _not_modified(response)
             return response
 
-    if not accept_ranges:
-        return response
-    length = _body_length(response)
     if length is None:
-        length = complete_length
-        if length is None or type(response.body) is not bytes:
-            return response
+        return response
     h = response.headers
-    h.set("Accept-Ranges", "bytes")
     range_header = environ.get("HTTP_RANGE")
     if not range_header:
         if "Content-Length" not in h:

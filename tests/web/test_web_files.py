@@ -289,6 +289,10 @@ def test_real_http_static_and_ranges_with_requests(site, serve):
         body = resp.read()
         conn.close()
         assert resp.status in (400, 404) and b"top secret" not in body, raw
+    r6 = requests.get(f"{base}/plain", headers={"Range": "bytes=-10"}, timeout=10)
+    assert r6.status_code == 206 and r6.content == DATA[990:1000]
+    r7 = requests.get(f"{base}/plain", headers={"If-None-Match": '"v1"'}, timeout=10)
+    assert r7.status_code == 304 and r7.content == b""
     # The server is fine afterwards.
     assert requests.get(f"{base}/static/style.css", timeout=10).status_code == 200
 
