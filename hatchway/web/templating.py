@@ -15,6 +15,7 @@ that provides them.
 """
 
 import os
+import threading
 
 from .ctx import _cv_request
 
@@ -200,6 +201,8 @@ def init_templating(app):
     app.template_globals = {}
     app.template_tests = {}
     app._jinja_env = None
+    # Not app._lock: startup() holds that while startup hooks run, and a hook may render.
+    app._jinja_lock = threading.Lock()
 
 
 class TemplatingMixin:
@@ -209,7 +212,7 @@ class TemplatingMixin:
     def jinja_env(self):
         env = self._jinja_env
         if env is None:
-            with self._lock:
+            with self._jinja_lock:
                 if self._jinja_env is None:
                     self._jinja_env = create_environment(self)
                 env = self._jinja_env

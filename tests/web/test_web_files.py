@@ -339,3 +339,36 @@ def test_real_http_ranges_with_curl(site, serve, tmp_path):
     assert part.read_bytes() == DATA
     head = curl("-D", "-", "-o", "/dev/null", f"{base}/download/report.pdf?a=1").decode()
     assert "Content-Disposition: attachment; filename=report.pdf" in head
+
+
+def test_send_file_options(tmp_path):
+    import datetime
+
+    (tmp_path / "a.tar.gz").write_bytes(b"gz")
+    app = App("opts", root_path=str(tmp_path))
+    when = datetime.datetime(2020, 5, 17, 12, 0, tzinfo=datetime.timezone.utc)
+
+    @app.get("/<kind>")
+    def view(kind):
+        if kind == "lm":
+            return send_file("a.tar.gz", last_modified=when, etag="fixed")
+        if kind == "noetag":
+            return send_file("a.tar.gz", etag=False, mimetype="application/x-thing")
+        if kind == "attach":
+            return send_file("a.tar.gz", as_attachment=True)
+        return send_file("a.tar.gz", conditional=False)
+
+    c = app.test_client()
+    r = c.get("/lm")
+    assert r.headers["Last-Modified"] == "Sun, 17 May 2020 12:00:00 GMT"
+    assert r.headers["ETag"] == '"fixed"'
+    assert r.headers["Content-Type"] == "application/x-tar"
+    assert r.headers["Content-Encoding"] == "gzip"  # inline: the browser may unpack it
+    assert c.get("/lm", headers={"If-None-Match": '"fixed"'}).status_code == 304
+    r = c.get("/noetag")
+    assert "ETag" not in r.headers and r.headers["Content-Type"] == "application/x-thing"
+    r = c.get("/attach")
+    assert "Content-Encoding" not in r.headers  # an attachment is saved as is
+    assert r.headers["Content-Disposition"] == "attachment; filename=a.tar.gz"
+    r = c.get("/plain", headers={"Range": "bytes=0-0"})
+    assert r.status_code == 200 and r.data == b"gz"  # conditional=False ignores Range

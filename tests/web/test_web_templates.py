@@ -201,3 +201,39 @@ def test_templates_over_real_http(app, serve):
     assert r.text == "".join(f"<r>{i}</r>" for i in range(500))
     assert r.headers.get("Transfer-Encoding") == "chunked"
     assert requests.get(f"{base}/bp/", timeout=10).text == "bp: inner hatchway bp"
+
+
+def test_real_session_and_flash_in_templates(app):
+    from hatchway.web import flash, session
+
+    app.secret_key = "k"
+
+    @app.get("/remember/<name>")
+    def remember(name):
+        session["name"] = name
+        flash(f"hello {name}", "info")
+        return "ok"
+
+    @app.get("/show")
+    def show():
+        return render_template_string(
+            "{{ session.get('name') }}|{% for c, m in get_flashed_messages(with_categories=true) %}{{ c }}:{{ m }}{% endfor %}"
+        )
+
+    c = app.test_client()
+    assert c.get("/show").text == "None|"
+    c.get("/remember/<ann>")
+    assert c.get("/show").text == "&lt;ann&gt;|info:hello &lt;ann&gt;"
+    assert c.get("/show").text == "&lt;ann&gt;|"  # flashes are shown once
+
+
+def test_startup_hook_may_render(app):
+    seen = []
+
+    @app.on_startup
+    def warm():
+        with app.app_context():
+            seen.append(render_template_string("{{ 1 + 1 }}"))
+
+    app.startup()
+    assert seen == ["2"]
