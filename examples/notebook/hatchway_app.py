@@ -6,12 +6,13 @@ tests/web/test_web_porting.py checks that, then sends the same requests to both 
 compares the answers. Run either with its own server:
 
     flask --app examples/notebook/flask_app.py run
-    hatchway 'examples.notebook.hatchway_app:create_app("/tmp/notebook-uploads")'
+    hatchway 'examples.notebook.hatchway_app:create_app()'      # from the repository root
 """
 
 import functools
 import hmac
 import os
+import tempfile
 
 from hatchway.web import App, Blueprint, abort, flash, g, jsonify, redirect, render_template, request
 from hatchway.web import secure_filename, send_from_directory, session, url_for
@@ -26,7 +27,9 @@ ERRORS = {
 }
 
 
-def create_app(upload_folder, secret_key="dev", max_upload=64 * 1024):
+def create_app(upload_folder=None, secret_key="dev", max_upload=64 * 1024):
+    if upload_folder is None:
+        upload_folder = os.path.join(tempfile.gettempdir(), "notebook-uploads")
     app = App(__name__, static_folder="static", template_folder="templates")
     app.config.from_mapping(SECRET_KEY=secret_key, UPLOAD_FOLDER=upload_folder, MAX_CONTENT_LENGTH=max_upload)
     os.makedirs(upload_folder, exist_ok=True)

@@ -241,8 +241,8 @@ def make_conditional(response, request_or_environ, accept_ranges=True, complete_
             _not_modified(response)
             return response
 
-    if length is None:
-        return response
+    if not length:
+        return response  # unknown, or empty: nothing to cut (Werkzeug also answers 200)
     h = response.headers
     range_header = environ.get("HTTP_RANGE")
     if not range_header:

@@ -281,7 +281,10 @@ class Response:
     def get_data(self, as_text=False):
         """The body as bytes; a streamed body is consumed into bytes first."""
         if type(self.body) is not bytes:
-            self.body = b"".join(_StreamBody(self.body, self.charset))
+            src = self.body
+            self.body = b"".join(_StreamBody(src, self.charset))
+            if type(src) is FileBody:
+                src.close()  # read to the end: release the descriptor now, not at GC
         return self.body.decode(self.charset, "replace") if as_text else self.body
 
     def set_data(self, value):
