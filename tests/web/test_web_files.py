@@ -372,3 +372,29 @@ def test_send_file_options(tmp_path):
     assert r.headers["Content-Disposition"] == "attachment; filename=a.tar.gz"
     r = c.get("/plain", headers={"Range": "bytes=0-0"})
     assert r.status_code == 200 and r.data == b"gz"  # conditional=False ignores Range
+
+
+def test_file_body_is_bounded_for_servers_that_iterate_the_wrapper(tmp_path):
+    """Over TLS (no sendfile) hatchway's server iterates wsgi.file_wrapper: it must stop at the range."""
+    from hatchway.web.filebody import FileBody
+    from hatchway.wsgi.filewrapper import FileWrapper
+
+    p = tmp_path / "f.bin"
+    p.write_bytes(DATA)
+    region = FileBody(open(p, "rb"), 0, len(DATA)).region(1000, 1300)
+    wrapper = FileWrapper(region, 128)
+    assert b"".join(wrapper) == DATA[1000:1300]
+    wrapper.close()
+    assert region.file.closed
+
+
+def test_empty_file_ignores_range(tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    app = App("empty", root_path=str(tmp_path))
+
+    @app.get("/e")
+    def e():
+        return send_file("empty.txt")
+
+    r = app.test_client().get("/e", headers={"Range": "bytes=0-"})
+    assert r.status_code == 200 and r.data == b"" and r.headers["Content-Length"] == "0"
