@@ -343,6 +343,10 @@ class Request:
             raise RequestEntityTooLarge(
                 f"The request body ({length} bytes) exceeds the limit of {limit} bytes."
             )
+        if length is None and self.environ.get("wsgi.input_terminated"):
+            from .streams import CappedStream
+
+            return CappedStream(self.environ.get("wsgi.input"), limit)
         return LimitedStream(self.environ.get("wsgi.input"), length or 0)
 
     @property

@@ -258,8 +258,12 @@ class SecureCookieSessionInterface(SessionInterface):
     serializer = _CompactJSON
     session_class = SecureCookieSession
 
+    #: How many verified cookies to remember (see open_session).
+    verified_cache_size = 1024
+
     def __init__(self):
         self._cached = (None, None)
+        self._verified = {}
 
     def get_signing_serializer(self, app):
         """The serializer for the app's current keys, or None without a secret key."""
@@ -279,6 +283,7 @@ class SecureCookieSessionInterface(SessionInterface):
             list(keys), salt=self.salt, serializer=self.serializer,
             signer_kwargs={"key_derivation": self.key_derivation, "digest_method": self.digest_method},
         )
+        self._verified = {}
         self._cached = (keys, serializer)
         return serializer
 
@@ -291,37 +296,54 @@ class SecureCookieSessionInterface(SessionInterface):
             sess = self.session_class()
             sess.new = True
             return sess
-        try:
-            data = s.loads(value, max_age=_lifetime(app))
-        except Exception as e:
-            # Tampered, expired, signed with a retired key, or not ours at all:
-            # start afresh. Never a 500 for what a client sent.
-            log.debug("session cookie rejected: %s", type(e).__name__)
-            data = None
+        max_age = _lifetime(app)
+        verified = self._verified
+        hit = verified.get(value)
+        if hit is not None and time.time() - hit[1] <= max_age:
+            # This exact string verified before (same keys: the cache is
+            # dropped when they change); only its age needs checking again.
+            # The JSON text is kept, not the object, so no request can see
+            # another's mutations.
+            data = json.loads(hit[0])
+        else:
+            try:
+                data, signed_at = s.loads(value, max_age=max_age, return_timestamp=True)
+            except Exception as e:
+                # Tampered, expired, signed with a retired key, or not ours at
+                # all: start afresh. Never a 500 for what a client sent.
+                log.debug("session cookie rejected: %s", type(e).__name__)
+                data = None
+            else:
+                if isinstance(data, dict):
+                    if len(verified) >= self.verified_cache_size:
+                        verified.clear()
+                    verified[value] = (json.dumps(data), signed_at.timestamp())
         if not isinstance(data, dict):
             sess = self.session_class()
             sess.new = True
             return sess
         return self.session_class(data)
 
-    def save_session(self, app, session, response):
-        name = self.get_cookie_name(app)
-        domain = self.get_cookie_domain(app)
-        path = self.get_cookie_path(app)
+    def _cookie_params(self, app):
         secure = self.get_cookie_secure(app)
         samesite = self.get_cookie_samesite(app)
-        httponly = self.get_cookie_httponly(app)
-        partitioned = self.get_cookie_partitioned(app)
         if samesite is not None and str(samesite).capitalize() == "None" and not secure:
             # Browsers reject SameSite=None without Secure; on plain http
             # fall back to the browser default rather than fail the request.
             samesite = None
+        return {
+            "domain": self.get_cookie_domain(app), "path": self.get_cookie_path(app), "secure": secure,
+            "httponly": self.get_cookie_httponly(app), "samesite": samesite,
+            "partitioned": self.get_cookie_partitioned(app),
+        }
+
+    def save_session(self, app, session, response):
         if session.accessed:
             _add_vary_cookie(response)
+        name = self.get_cookie_name(app)
         if not session:
             if session.modified:
-                response.delete_cookie(name, path=path, domain=domain, secure=secure,
-                                       httponly=httponly, samesite=samesite, partitioned=partitioned)
+                response.delete_cookie(name, **self._cookie_params(app))
                 _add_vary_cookie(response)
             return
         if not self.should_set_cookie(app, session):
@@ -333,8 +355,7 @@ class SecureCookieSessionInterface(SessionInterface):
                 "so keep less in the session", len(value) + len(name),
             )
         response.set_cookie(name, value, expires=self.get_expiration_time(app, session),
-                            httponly=httponly, domain=domain, path=path, secure=secure,
-                            samesite=samesite, partitioned=partitioned)
+                            **self._cookie_params(app))
         _add_vary_cookie(response)
 
 

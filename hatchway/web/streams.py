@@ -6,7 +6,7 @@ keep-alive connection; this wrapper makes that impossible.
 
 import io
 
-__all__ = ["LimitedStream"]
+__all__ = ["LimitedStream", "CappedStream"]
 
 
 class LimitedStream(io.RawIOBase):
@@ -45,3 +45,35 @@ class LimitedStream(io.RawIOBase):
 
     def tell(self):
         return self._pos
+
+
+class CappedStream(LimitedStream):
+    """A body without Content-Length (the server de-chunked it and promises
+    EOF): read to its end, but past ``cap`` bytes raise 413 instead of
+    letting a client stream forever."""
+
+    def __init__(self, stream, cap):
+        super().__init__(stream, float("inf"))
+        self.cap = cap
+
+    def read(self, size=-1):
+        if self._stream is None:
+            return b""
+        if size is None or size < 0:
+            size = (self.cap - self._pos + 1) if self.cap is not None else -1
+        data = self._stream.read(size)
+        self._pos += len(data)
+        if self.cap is not None and self._pos > self.cap:
+            from .exceptions import RequestEntityTooLarge
+
+            raise RequestEntityTooLarge(f"The request body exceeds the limit of {self.cap} bytes.")
+        return data
+
+    def readline(self, size=-1):
+        line = self._stream.readline(size) if self._stream is not None else b""
+        self._pos += len(line)
+        if self.cap is not None and self._pos > self.cap:
+            from .exceptions import RequestEntityTooLarge
+
+            raise RequestEntityTooLarge(f"The request body exceeds the limit of {self.cap} bytes.")
+        return line
