@@ -9,15 +9,14 @@ order (as Flask's loader does). Autoescaping is on for ``.html``, ``.htm``,
 
 Inside templates: ``url_for``, ``get_flashed_messages``, ``config``,
 ``request``, ``session`` and ``g``, plus what context processors return.
-``session`` and ``get_flashed_messages`` are looked up by name on
-``hatchway.web`` when used, so this module does not depend on the module
-that provides them.
+``session`` and ``get_flashed_messages`` come from sessions.py.
 """
 
 import os
 import threading
 
 from .ctx import _cv_request
+from .sessions import get_flashed_messages, session
 
 __all__ = ["render_template", "render_template_string", "stream_template", "stream_template_string",
            "TemplatesNotInstalled", "TemplatingMixin"]
@@ -42,19 +41,6 @@ def select_autoescape(filename):
     if filename is None:
         return True
     return filename.lower().endswith(_AUTOESCAPE_EXT)
-
-
-def _web_attr(name):
-    import hatchway.web as web
-
-    try:
-        return getattr(web, name)
-    except AttributeError:
-        raise RuntimeError(f"hatchway.web has no {name!r} in this build") from None
-
-
-def _lazy_get_flashed_messages(*args, **kwargs):
-    return _web_attr("get_flashed_messages")(*args, **kwargs)
 
 
 def _url_for(endpoint, **values):
@@ -113,7 +99,7 @@ def create_environment(app):
     env = jinja2.Environment(loader=_AppLoader(), **options)
     env.globals.update(
         url_for=_url_for,
-        get_flashed_messages=_lazy_get_flashed_messages,
+        get_flashed_messages=get_flashed_messages,
         config=app.config,
     )
     env.filters.update(app.template_filters)
@@ -129,10 +115,7 @@ def _context(app, context):
     if request is not None:
         out["request"] = request
         out["g"] = request.g
-        try:
-            out["session"] = _web_attr("session")
-        except RuntimeError:
-            pass
+        out["session"] = session
         scopes = [app]
         bp_names = request.blueprints
         for name in reversed(bp_names):

@@ -156,16 +156,6 @@ def test_render_outside_request_needs_app_context(app):
         assert render_template_string("{{ request.args.u }}") == "q"
 
 
-def test_session_and_flash_are_looked_up_by_name(app, monkeypatch):
-    import hatchway.web as web
-
-    monkeypatch.setattr(web, "session", {"user": "ann"}, raising=False)
-    monkeypatch.setattr(web, "get_flashed_messages", lambda with_categories=False: ["hi"], raising=False)
-    with app.test_request_context("/"):
-        out = render_template_string("{{ session['user'] }}|{{ get_flashed_messages()|join(',') }}")
-    assert out == "ann|hi"
-
-
 def test_without_jinja2_render_template_names_the_extra(tmp_path):
     script = textwrap.dedent("""
         import sys
