@@ -145,7 +145,7 @@ def _body_length(response):
     if type(body) is bytes:
         return len(body)
     if type(body) is FileBody:
-        return body.length
+        return body.length  # None for a pipe: no ranges
     return None
 
 

@@ -9,6 +9,7 @@ server that iterates the wrapper still stops at the end of the region.
 
 import io
 import os
+import stat
 
 __all__ = ["FileBody"]
 
@@ -16,16 +17,22 @@ _BLOCK = 64 * 1024
 
 
 class FileBody:
+    """``start=None`` reads from wherever the file is (pipes cannot seek); a length
+    that cannot be known (a pipe) is None: the body then streams to EOF and has
+    no ranges."""
+
     __slots__ = ("file", "start", "length", "_left", "_positioned")
 
     def __init__(self, file, start=0, length=None):
         self.file = file
         self.start = start
+        self._positioned = start is None
         if length is None:
-            length = _size_of(file) - start
-        self.length = max(0, length)
+            size = _size_of(file)
+            if size is not None:
+                length = size - (start or 0)
+        self.length = None if length is None else max(0, length)
         self._left = self.length
-        self._positioned = False
 
     @property
     def size(self):
@@ -44,6 +51,8 @@ class FileBody:
     def read(self, n=-1):
         self._position()
         left = self._left
+        if left is None:
+            return self.file.read(-1 if n is None else n)
         if left <= 0:
             return b""
         if n is None or n < 0 or n > left:
@@ -80,17 +89,23 @@ class FileBody:
             close()
 
     def __repr__(self):
-        return f"<FileBody {getattr(self.file, 'name', self.file)!r} [{self.start}:{self.start + self.length}]>"
+        return f"<FileBody {getattr(self.file, 'name', self.file)!r} from {self.start} length {self.length}>"
 
 
 def _size_of(file):
+    """Size in bytes, or None when it cannot be known without reading (pipes, sockets)."""
     if isinstance(file, io.BytesIO):
         return file.getbuffer().nbytes
     try:
-        return os.fstat(file.fileno()).st_size
+        st = os.fstat(file.fileno())
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        pass
-    here = file.tell()
-    end = file.seek(0, os.SEEK_END)
-    file.seek(here)
+        st = None
+    if st is not None:
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+    try:
+        here = file.tell()
+        end = file.seek(0, os.SEEK_END)
+        file.seek(here)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
     return end

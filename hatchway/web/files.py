@@ -8,6 +8,7 @@ Files are answered as a :class:`FileBody`, which goes out through
 """
 
 import datetime
+import io
 import mimetypes
 import os
 import time
@@ -122,9 +123,12 @@ def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=No
         body = FileBody(file, 0, st.st_size)
     else:
         file = path_or_file
-        if hasattr(file, "encoding") or not hasattr(file, "read"):
+        if isinstance(file, io.TextIOBase) or not hasattr(file, "read"):
             raise ValueError("send_file needs a path or a file opened in binary mode (or a BytesIO)")
-        start = file.tell() if hasattr(file, "tell") else 0
+        try:
+            start = file.tell()  # send from where the caller left the file, as Werkzeug does
+        except (AttributeError, OSError, ValueError):
+            start = None  # a pipe: read on from here
         body = FileBody(file, start)
     if download_name is None and path is not None:
         download_name = os.path.basename(path)
@@ -150,7 +154,8 @@ def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=No
         raise TypeError("send_file(as_attachment=True) needs download_name= when given a file object")
     rv = Response(body, 200, headers, mimetype=mimetype)
     h = rv.headers
-    h.set("Content-Length", str(body.length))
+    if body.length is not None:
+        h.set("Content-Length", str(body.length))
     if last_modified is not None:
         if isinstance(last_modified, (int, float)):
             h.set("Last-Modified", formatdate(last_modified, usegmt=True))

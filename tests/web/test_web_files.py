@@ -398,3 +398,39 @@ def test_empty_file_ignores_range(tmp_path):
 
     r = app.test_client().get("/e", headers={"Range": "bytes=0-"})
     assert r.status_code == 200 and r.data == b"" and r.headers["Content-Length"] == "0"
+
+
+def test_send_file_from_a_pipe_streams_without_length(serve):
+    app = App("pipe")
+
+    @app.get("/pipe")
+    def pipe():
+        r, w = os.pipe()
+        with os.fdopen(w, "wb") as wf:
+            wf.write(DATA[:5000])
+        return send_file(os.fdopen(r, "rb"), mimetype="application/octet-stream")
+
+    r = app.test_client().get("/pipe", headers={"Range": "bytes=0-9"})
+    assert r.status_code == 200 and r.data == DATA[:5000]  # no length, no ranges
+    assert "Content-Length" not in r.headers
+    base = serve(app)
+    r = requests.get(f"{base}/pipe", timeout=10)
+    assert r.status_code == 200 and r.content == DATA[:5000]
+    assert r.headers.get("Transfer-Encoding") == "chunked"
+
+
+def test_send_file_object_sends_from_its_position(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(DATA)
+    app = App("pos")
+
+    @app.get("/pos")
+    def pos():
+        f = open(p, "rb")
+        f.seek(10000)
+        return send_file(f, mimetype="application/octet-stream")
+
+    r = app.test_client().get("/pos")
+    assert r.data == DATA[10000:] and r.headers["Content-Length"] == str(len(DATA) - 10000)
+    r = app.test_client().get("/pos", headers={"Range": "bytes=0-9"})
+    assert r.status_code == 206 and r.data == DATA[10000:10010]
