@@ -23,6 +23,7 @@ def app(tmp_path):
     (t / "note.txt").write_text("{{ user }}")
     (t / "icon.svg").write_text("<svg>{{ user }}</svg>")
     (t / "feed.xml").write_text("<x>{{ user }}</x>")
+    (t / "old.htm").write_text("<p>{{ user }}</p>")
     (t / "base.html").write_text("<main>{% block body %}{% endblock %}</main>")
     (t / "child.html").write_text("{% extends 'base.html' %}{% block body %}[{{ n }}]{% endblock %}")
     (t / "rows.html").write_text("{% for i in range(n) %}<r>{{ i }}</r>{% endfor %}")
@@ -116,6 +117,7 @@ def test_render_template_context_filters_globals_url_for(app):
     ("note.txt", "<b>&</b>"),
     ("icon.svg", "<svg>&lt;b&gt;&amp;&lt;/b&gt;</svg>"),
     ("feed.xml", "<x>&lt;b&gt;&amp;&lt;/b&gt;</x>"),
+    ("old.htm", "<p>&lt;b&gt;&amp;&lt;/b&gt;</p>"),
 ])
 def test_autoescape_by_extension(app, name, expected):
     assert app.test_client().get(f"/ext/{name}").text == expected
