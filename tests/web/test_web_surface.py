@@ -276,3 +276,21 @@ def test_cli_routes_lists_and_explains(tmp_path):
     out = subprocess.run([*hatchway, "routes", "plainwsgi:app"], capture_output=True, text=True,
                          cwd=tmp_path, env=env, timeout=60)
     assert out.returncode == 2 and "not a hatchway.web App" in out.stderr
+
+
+def test_test_request_context_multipart_and_open_resource(tmp_path):
+    import datetime
+    import io
+
+    (tmp_path / "schema.sql").write_text("create table t (x);\n")
+    app = App("res", root_path=str(tmp_path))
+    with app.open_resource("schema.sql") as f:
+        assert f.read() == b"create table t (x);\n"
+    with pytest.raises(ValueError):
+        app.open_resource("schema.sql", "w")
+    data = {"note": "n", "f": (io.BytesIO(b"file bytes"), "a.txt", "text/plain")}
+    with app.test_request_context("/", method="POST", data=data):
+        assert request.form["note"] == "n"
+        assert request.files["f"].filename == "a.txt" and request.files["f"].read() == b"file bytes"
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = datetime.timedelta(hours=1)
+    assert app.get_send_file_max_age("x.css") == 3600
