@@ -25,15 +25,24 @@ from .datastructures import Headers, MultiDict
 from .exceptions import BadRequest, RequestEntityTooLarge, exception_for
 from .uploads import FileStorage, SpoolBuffer
 
-try:
-    import multipart as _multipart
-except ImportError:
-    _multipart = None
-else:
-    # python-multipart installs a `multipart` shim package too; without the
-    # real `multipart` module it has no PushMultipartParser.
-    if not hasattr(_multipart, "PushMultipartParser"):
-        _multipart = None
+_UNLOADED = object()
+# Imported on the first multipart request, so `import hatchway.web` stays light.
+_multipart = _UNLOADED
+
+
+def _parser_module():
+    global _multipart
+    if _multipart is _UNLOADED:
+        try:
+            import multipart as mod
+        except ImportError:
+            mod = None
+        # python-multipart installs a `multipart` shim package too; without
+        # the real `multipart` module it has no PushMultipartParser.
+        if mod is not None and not hasattr(mod, "PushMultipartParser"):
+            mod = None
+        _multipart = mod
+    return _multipart
 
 __all__ = ["parse_multipart", "FORM_DEFAULTS", "MultipartUnavailable"]
 
@@ -106,7 +115,8 @@ def parse_multipart(request, boundary):
     ``buffers`` are the open spool buffers; the caller closes them at the end
     of the request. On any error everything opened so far is closed here.
     """
-    if _multipart is None:
+    mp = _parser_module()
+    if mp is None:
         raise MultipartUnavailable(
             "multipart/form-data needs the 'multipart' package: pip install 'hatchway[web]'"
         )
@@ -119,7 +129,6 @@ def parse_multipart(request, boundary):
     max_memory = _config(app, "MAX_FORM_MEMORY_SIZE")
     memory_budget = max_memory * 8
     tempdir = _config(app, "UPLOAD_TEMP_DIR")
-    mp = _multipart
     parser = mp.PushMultipartParser(
         boundary,
         max_header_size=_config(app, "MAX_FORM_PART_HEADER_SIZE"),

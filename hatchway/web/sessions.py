@@ -262,18 +262,23 @@ class SecureCookieSessionInterface(SessionInterface):
     verified_cache_size = 1024
 
     def __init__(self):
-        self._cached = (None, None)
-        self._verified = {}
+        # (keys, serializer, verified-cookie cache), replaced as one tuple so
+        # a thread never pairs one key set's serializer with another's cache.
+        self._state = (None, None, None)
 
     def get_signing_serializer(self, app):
         """The serializer for the app's current keys, or None without a secret key."""
+        state = self._signing_state(app)
+        return state[1] if state is not None else None
+
+    def _signing_state(self, app):
         secret = app.secret_key
         if not secret:
             return None
         keys = (*(_cfg(app, "SECRET_KEY_FALLBACKS") or ()), secret)
-        cached_keys, serializer = self._cached
-        if cached_keys == keys:
-            return serializer
+        state = self._state
+        if state[0] == keys:
+            return state
         try:
             from itsdangerous import URLSafeTimedSerializer
         except ImportError:
@@ -283,21 +288,20 @@ class SecureCookieSessionInterface(SessionInterface):
             list(keys), salt=self.salt, serializer=self.serializer,
             signer_kwargs={"key_derivation": self.key_derivation, "digest_method": self.digest_method},
         )
-        self._verified = {}
-        self._cached = (keys, serializer)
-        return serializer
+        state = self._state = (keys, serializer, {})
+        return state
 
     def open_session(self, app, request):
-        s = self.get_signing_serializer(app)
-        if s is None:
+        state = self._signing_state(app)
+        if state is None:
             return None
+        _, s, verified = state
         value = request.cookies.get(self.get_cookie_name(app))
         if not value:
             sess = self.session_class()
             sess.new = True
             return sess
         max_age = _lifetime(app)
-        verified = self._verified
         hit = verified.get(value)
         if hit is not None and time.time() - hit[1] <= max_age:
             # This exact string verified before (same keys: the cache is

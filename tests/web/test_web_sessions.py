@@ -391,3 +391,20 @@ def test_verified_cookie_cache_shares_no_objects_and_still_expires(monkeypatch):
     real = time.time
     monkeypatch.setattr(sessions_mod.time, "time", lambda: real() + 3600)
     assert c.get("/get").get_json()["session"] == {}
+
+
+def test_apps_with_different_keys_never_accept_each_others_cookies():
+    # Both apps share the class-level interface (as in Flask) and so its cache.
+    one, two = make_app(SECRET_KEY="key-one"), make_app(SECRET_KEY="key-two")
+    assert one.session_interface is two.session_interface
+    c1, c2 = one.test_client(), two.test_client()
+    c1.get("/set/app/one")
+    c2.get("/set/app/two")
+    cookie1, cookie2 = c1.cookies["session"].value, c2.cookies["session"].value
+    for _ in range(2):  # the second pass runs on warm caches
+        for app, mine, theirs, name in ((one, cookie1, cookie2, "one"), (two, cookie2, cookie1, "two")):
+            c = app.test_client()
+            c.set_cookie("session", mine)
+            assert c.get("/get").get_json()["session"] == {"app": name}
+            c.set_cookie("session", theirs)
+            assert c.get("/get").get_json()["session"] == {}
