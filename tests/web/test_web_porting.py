@@ -250,3 +250,25 @@ def test_intentional_differences_are_the_documented_ones(both):
     h = requests.get(f"{hatchway_base}/handbook", timeout=20, **rng)
     assert h.status_code == 206 and h.headers["Content-Type"].startswith("multipart/byteranges")
     assert HANDBOOK[0:10] in h.content and HANDBOOK[20:30] in h.content
+
+
+def test_the_documented_command_serves_the_hatchway_copy(tmp_path):
+    """The docstring's `hatchway 'examples.notebook.hatchway_app:create_app(...)'` works as written."""
+    from support import Proc, can_connect, free_port, wait_for
+
+    port = free_port()
+    uploads = str(tmp_path / "up")
+    proc = Proc(["serve", f"examples.notebook.hatchway_app:create_app({uploads!r})", "--bind", f"127.0.0.1:{port}"])
+    try:
+        wait_for(lambda: can_connect(("127.0.0.1", port)) or proc.p.poll() is not None, 20, message="server up")
+        assert proc.p.poll() is None, proc.output()
+        s = requests.Session()
+        r = s.post(f"http://127.0.0.1:{port}/auth/login", data={"username": "ada", "password": "lovelace"},
+                   timeout=10)
+        assert r.status_code == 200 and b"Welcome back, ada!" in r.content  # followed the redirect
+        r = s.post(f"http://127.0.0.1:{port}/upload", files={"file": ("n.txt", b"note")}, timeout=10)
+        assert b"Uploaded n.txt (4 bytes)." in r.content
+        r = s.get(f"http://127.0.0.1:{port}/handbook", headers={"Range": "bytes=0-16"}, timeout=10)
+        assert r.status_code == 206 and r.content == HANDBOOK[:17]
+    finally:
+        proc.stop()
