@@ -202,7 +202,11 @@ def make_conditional(response, request_or_environ, accept_ranges=True, complete_
     method = environ.get("REQUEST_METHOD", "GET")
     etag_header = _etag_of(response)
     etag, weak = unquote_etag(etag_header)
-    last_modified = _last_modified_of(response)
+    # Parsing Last-Modified costs more than the rest; only date validators need it.
+    last_modified = None
+    if ("HTTP_IF_MODIFIED_SINCE" in environ or "HTTP_IF_UNMODIFIED_SINCE" in environ
+            or "HTTP_IF_RANGE" in environ):
+        last_modified = _last_modified_of(response)
 
     if_match = environ.get("HTTP_IF_MATCH")
     if if_match is not None:

@@ -11,6 +11,7 @@ import datetime
 import io
 import mimetypes
 import os
+import re
 import time
 import unicodedata
 import zlib
@@ -26,6 +27,7 @@ from .response import Response
 __all__ = ["send_file", "send_from_directory", "safe_join"]
 
 _TOKEN = frozenset("!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz|~")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 5987 attr-char, besides ALPHA and DIGIT.
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
 
@@ -76,7 +78,7 @@ def _header_param(value):
 def content_disposition(kind, filename):
     """``attachment; filename=...`` with an RFC 5987 ``filename*`` for non-ASCII names."""
     # Control characters cannot travel in a header field at all.
-    filename = "".join(c for c in filename if ord(c) >= 0x20 and c != "\x7f")
+    filename = _CONTROL.sub("", filename)
     try:
         filename.encode("ascii")
     except UnicodeEncodeError:

@@ -434,3 +434,12 @@ def test_send_file_object_sends_from_its_position(tmp_path):
     assert r.data == DATA[10000:] and r.headers["Content-Length"] == str(len(DATA) - 10000)
     r = app.test_client().get("/pos", headers={"Range": "bytes=0-9"})
     assert r.status_code == 206 and r.data == DATA[10000:10010]
+
+
+def test_download_name_cannot_inject_headers():
+    from hatchway.web.files import content_disposition
+
+    assert content_disposition("attachment", 'a\r\nSet-Cookie: x=1\x00".txt') == (
+        'attachment; filename="aSet-Cookie: x=1\\".txt"'
+    )
+    assert content_disposition("inline", "plain.txt") == "inline; filename=plain.txt"
