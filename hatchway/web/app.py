@@ -157,6 +157,7 @@ class App(Scaffold, TemplatingMixin):
         super().__init__(import_name, static_folder, static_url_path, template_folder, root_path)
         self.name = import_name
         self.config = Config(self.root_path, DEFAULT_CONFIG)
+        self.config["SECRET_KEY_FALLBACKS"] = []  # a list of its own, not the shared default
         if config:
             self.config.update(config)
         if debug:

@@ -150,10 +150,15 @@ def parse_multipart(request, boundary):
                     if text is not None:
                         text.append(event)
                         in_memory += len(event)
-                        if segment.bytes_received > max_memory or in_memory > memory_budget:
+                        if segment.bytes_received > max_memory:
                             raise RequestEntityTooLarge(
                                 f"The form field {segment.name!r} exceeds the in-memory limit of "
                                 f"{max_memory} bytes (MAX_FORM_MEMORY_SIZE); send it as a file."
+                            )
+                        if in_memory > memory_budget:
+                            raise RequestEntityTooLarge(
+                                f"The form's text fields exceed {memory_budget} bytes in memory "
+                                "(8 x MAX_FORM_MEMORY_SIZE); send large values as files."
                             )
                     else:
                         was_memory = buf.file is None

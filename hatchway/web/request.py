@@ -450,6 +450,9 @@ class Request:
         self._form = form
         self._files = files
         self._uploads = buffers
+        if not hasattr(self, "_data"):
+            # The parser consumed the stream; as in Werkzeug, get_data() is now empty.
+            self._data = b""
 
     def close(self):
         """Close uploaded files (and delete their temporary files). The app calls this."""

@@ -261,9 +261,10 @@ def encode_multipart(data, boundary=None):
                 out.append(bytes(content))
                 out.append(b"\r\n")
             else:
+                raw = bytes(value) if isinstance(value, (bytes, bytearray)) else str(value).encode()
                 out.append(
                     f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_param(name)}"'
-                    f"\r\n\r\n{value}\r\n".encode()
+                    "\r\n\r\n".encode() + raw + b"\r\n"
                 )
     out.append(f"--{boundary}--\r\n".encode())
     return b"".join(out), f"multipart/form-data; boundary={boundary}"

@@ -408,3 +408,56 @@ def test_apps_with_different_keys_never_accept_each_others_cookies():
             assert c.get("/get").get_json()["session"] == {"app": name}
             c.set_cookie("session", theirs)
             assert c.get("/get").get_json()["session"] == {}
+
+
+def test_fallback_key_lists_are_per_app():
+    one, two = App(__name__), App(__name__)
+    one.config["SECRET_KEY_FALLBACKS"].append("old")
+    assert two.config["SECRET_KEY_FALLBACKS"] == []
+
+
+def test_session_cookie_is_secure_over_real_https(tmp_path):
+    import threading
+
+    import trustme
+
+    from hatchway.wsgi import make_server
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(tmp_path / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    server = make_server("127.0.0.1", 0, make_app(), threaded=True,
+                         ssl_context=(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        with requests.Session() as s:
+            ca_file = str(tmp_path / "ca.pem")  # per request: REQUESTS_CA_BUNDLE would beat Session.verify
+            r = s.get(f"https://127.0.0.1:{port}/set/user/alice", timeout=10, verify=ca_file)
+            [raw] = r.raw.headers.getlist("Set-Cookie")
+            assert "; Secure" in raw and "HttpOnly" in raw and "SameSite=Lax" in raw
+            # requests sends a Secure cookie back over https only: the session round-trips.
+            r = s.get(f"https://127.0.0.1:{port}/get", timeout=10, verify=ca_file)
+            assert r.json()["session"] == {"user": "alice"}
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+    assert not thread.is_alive()
+
+
+def test_after_request_hooks_see_and_change_the_session():
+    app = make_app()
+
+    @app.after_request
+    def count_views(response):
+        session["views"] = session.get("views", 0) + 1
+        return response
+
+    c = app.test_client()
+    c.get("/untouched")
+    c.get("/untouched")
+    assert c.get("/get").get_json()["session"] == {"views": 2}

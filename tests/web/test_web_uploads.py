@@ -151,6 +151,17 @@ def test_form_after_get_data_and_files_without_multipart():
     assert r.get_json() == {"raw": 3, "form": {"a": "1"}, "files": []}
 
 
+def test_get_data_after_the_parser_consumed_the_body_is_empty():
+    app = App(__name__)
+
+    @app.post("/after")
+    def after():
+        return {"form": request.form.to_dict(), "data": len(request.get_data())}
+
+    r = post(app, part("a", b"1") + close(), path="/after")
+    assert r.status_code == 200 and r.get_json() == {"form": {"a": "1"}, "data": 0}
+
+
 def test_small_parts_stay_in_memory_large_ones_spill():
     app = make_app(MAX_FORM_MEMORY_SIZE=1000)
     body = part("small", b"s" * 1000, filename="s") + part("big", b"b" * 1001, filename="b") + close()
@@ -167,6 +178,15 @@ def test_in_memory_total_is_bounded_across_parts():
     got = post(app, body).get_json()["files"]
     on_disk = [got[f"f{i}"][0]["on_disk"] for i in range(12)]
     assert on_disk[:8] == [False] * 8 and all(on_disk[9:])
+
+
+def test_text_fields_together_are_bounded_in_memory():
+    app = make_app(MAX_FORM_MEMORY_SIZE=1000)
+    body = b"".join(part(f"t{i}", b"x" * 900) for i in range(9)) + close()
+    r = post(app, body)
+    assert r.status_code == 413 and "8 x MAX_FORM_MEMORY_SIZE" in r.get_json()["detail"]
+    r = post(app, b"".join(part(f"t{i}", b"x" * 900) for i in range(8)) + close())
+    assert r.status_code == 200 and len(r.get_json()["form"]) == 8
 
 
 def _open_temp_fds(tmp_path):
@@ -218,7 +238,9 @@ def test_temp_file_exists_while_the_view_runs(tmp_path):
     ({"MAX_CONTENT_LENGTH": 100}, part("f", b"x" * 200, filename="x") + close(), 413, "limit of 100"),
     ({}, part("f", b"x", filename="x", extra=b"Content-Length: 10737418240\r\n") + close(), 413,
      "larger than maximum"),
-], ids=["parts", "header-size", "text-field", "total", "part-declares-10GiB"])
+    ({}, part("a", b"v", extra=b"".join(b"X-H%d: v\r\n" % i for i in range(8))) + close(), 413, "header count"),
+    ({}, part("a", b"v", extra=b"X-Big: " + b"h" * 1_000_000 + b"\r\n") + close(), 413, "header length"),
+], ids=["parts", "header-size", "text-field", "total", "part-declares-10GiB", "header-count", "1MB-part-header"])
 def test_limits_answer_413(config, body, code, words):
     r = post(make_app(**config), body)
     assert r.status_code == code, r.text

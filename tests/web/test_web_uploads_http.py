@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -87,24 +88,36 @@ def fresh_get(base):
 
 
 def raw_post(base, body, ctype=CT, path="/up", extra_headers=b""):
-    """POST over a raw socket; returns (status, body). Tolerates the server closing early."""
+    """POST over a raw socket; returns (status, body).
+
+    A reader thread collects the answer while the body is still being sent:
+    the server may answer (413) and close before taking the whole body, and
+    the answer must be read before the close's reset can discard it.
+    """
     host, port = base.rsplit("/", 1)[-1].split(":")
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\n").encode() + extra_headers + b"\r\n"
+    received = []
     with socket.create_connection((host, int(port)), timeout=30) as s:
+        def read():
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return
+                    received.append(chunk)
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         try:
             s.sendall(head + body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # answered (413) before we finished sending: read what it said
-        data = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except ConnectionResetError:
-            pass
+            pass  # answered before we finished sending
+        reader.join(timeout=30)
+        assert not reader.is_alive(), "no answer within 30 s"
+    data = b"".join(received)
     status = int(data.split(b" ", 2)[1])
     return status, data.partition(b"\r\n\r\n")[2]
 
