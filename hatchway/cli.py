@@ -128,6 +128,16 @@ def _openapi(args) -> int:
     return 0
 
 
+@command("routes", "list a hatchway.web app's routes, or explain how a path routes",
+         [(("app",), {"metavar": "MODULE:APP", "help": "the hatchway.web App, as for serve"}),
+          (("--explain",), {"metavar": "PATH", "default": None, "help": "show how PATH is routed, rule by rule"}),
+          (("--method",), {"default": "GET", "help": "method for --explain (default GET)"})])
+def _routes(args) -> int:
+    from .commands import routes
+
+    return routes(args)
+
+
 def main(argv=None, app=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -15,6 +15,10 @@ from .converters import BaseConverter
 from .ctx import copy_current_request_context, current_app, g, has_request_context, request, start_thread
 from .datastructures import Headers, HeaderValueError, MultiDict
 from .exceptions import HTTPException, abort
+from .config import Config
+from .files import safe_join, send_file, send_from_directory
+from .shortcuts import jsonify, make_response, url_for
+from .templating import render_template, render_template_string, stream_template, stream_template_string
 from .request import Request
 from .response import Response, redirect
 from .routing import BuildError, RoutingConflict
@@ -26,6 +30,8 @@ __all__ = [
     "g", "current_app", "has_request_context", "copy_current_request_context",
     "start_thread", "HTTPException", "Headers", "HeaderValueError", "MultiDict",
     "BaseConverter", "BuildError", "RoutingConflict",
+    "Config", "send_file", "send_from_directory", "safe_join", "jsonify", "make_response", "url_for",
+    "render_template", "render_template_string", "stream_template", "stream_template_string",
     "session", "flash", "get_flashed_messages", "SessionInterface", "SecureCookieSessionInterface",
     "FileStorage", "secure_filename",
 ]

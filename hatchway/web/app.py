@@ -12,19 +12,24 @@ hot path does no lookups by blueprint name and sends no signals.
 
 import inspect
 import logging
+import os
 import threading
 import traceback
 import types
 from urllib.parse import quote
 
+from .appctx import AppContext, test_request_context
+from .config import Config
 from .ctx import _cv_request
 from .errors import render_error
+from .filebody import FileBody
 from .exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestRedirect
 from .jsonutil import _fast as _json_text
 from .request import Request
 from .response import Response
 from .routing import Router, Rule
 from .scaffold import Scaffold, _endpoint_from_view, setupmethod, wants_request
+from .templating import TemplatingMixin, init_templating
 from .formparser import FORM_DEFAULTS
 from .sessions import SESSION_DEFAULTS, SecureCookieSessionInterface, save_request_session
 from .typed.serialise import NOT_TYPED as _NOT_TYPED, jsonable as _typed_jsonable
@@ -32,6 +37,8 @@ from .typed.serialise import NOT_TYPED as _NOT_TYPED, jsonable as _typed_jsonabl
 __all__ = ["App"]
 
 _JSON = "application/json"
+# Stands for static_folder="static" left at its default (see App.__init__).
+_DEFAULT_STATIC = object()
 _cv_set = _cv_request.set
 _cv_reset = _cv_request.reset
 # Route options that only describe the route in the OpenAPI document.
@@ -50,6 +57,9 @@ DEFAULT_CONFIG = {
     "SERVER_NAME": None,
     "PREFERRED_URL_SCHEME": "http",
     "APPLICATION_ROOT": "",
+    # Static files and send_file: None sends "Cache-Control: no-cache" (as Flask).
+    "SEND_FILE_MAX_AGE_DEFAULT": None,
+    "TEMPLATES_AUTO_RELOAD": None,
     # multipart limits (formparser.py) and sessions (sessions.py)
     **FORM_DEFAULTS,
     **SESSION_DEFAULTS,
@@ -133,7 +143,7 @@ class _StreamContext:
                 _cv_reset(token)
 
 
-class App(Scaffold):
+class App(Scaffold, TemplatingMixin):
     """A WSGI application. ``App(__name__)``, add routes, serve."""
 
     request_class = Request
@@ -142,10 +152,14 @@ class App(Scaffold):
     session_interface = SecureCookieSessionInterface()
 
     def __init__(self, import_name, *, debug=False, config=None, converters=None,
-                 openapi_url=None, docs_url=None, title=None, version="0.1.0"):
-        super().__init__(import_name)
+                 static_url_path=None, static_folder=_DEFAULT_STATIC, template_folder="templates",
+                 root_path=None, openapi_url=None, docs_url=None, title=None, version="0.1.0"):
+        explicit_static = static_folder is not _DEFAULT_STATIC
+        if not explicit_static:
+            static_folder = "static"
+        super().__init__(import_name, static_folder, static_url_path, template_folder, root_path)
         self.name = import_name
-        self.config = dict(DEFAULT_CONFIG)
+        self.config = Config(self.root_path, DEFAULT_CONFIG)
         self.config["SECRET_KEY_FALLBACKS"] = []  # a list of its own, not the shared default
         if config:
             self.config.update(config)
@@ -174,6 +188,11 @@ class App(Scaffold):
             from .typed.docs import mount_docs
 
             mount_docs(self, openapi_url, docs_url)
+        init_templating(self)
+        # As Flask, but the default folder's route exists only if the folder does,
+        # so apps without static files keep a route table of their own rules.
+        if self.has_static_folder and (explicit_static or os.path.isdir(self.static_folder)):
+            self.add_url_rule(f"{self.static_url_path}/<path:filename>", "static", self.send_static_file)
 
     def __repr__(self):
         return f"<App {self.name!r}>"
@@ -326,6 +345,14 @@ class App(Scaffold):
         finally:
             self.shutdown()
 
+    def app_context(self):
+        """``with app.app_context():`` makes current_app, g and url_for work outside a request."""
+        return AppContext(self)
+
+    def test_request_context(self, *args, **kwargs):
+        """A request context built like the test client builds requests (path, method, headers, ...)."""
+        return test_request_context(self, *args, **kwargs)
+
     def test_client(self, **kwargs):
         from .testing import TestClient
 
@@ -349,7 +376,9 @@ class App(Scaffold):
             if request._session is not None:
                 response = self._save_session(request, response)
             result = response(environ, start_response)
-            if type(result) is list:
+            if type(result) is list or type(response.body) is FileBody:
+                # A file needs no request context to be sent; handing the
+                # server its file_wrapper untouched lets it use sendfile.
                 return result
             streamed = True
             return _StreamContext(result, request, self)

@@ -20,10 +20,11 @@ def _join(prefix, rule):
 
 
 class Blueprint(Scaffold):
-    def __init__(self, name, import_name=None, url_prefix=None):
+    def __init__(self, name, import_name=None, url_prefix=None, *, static_folder=None,
+                 static_url_path=None, template_folder=None, root_path=None):
         if not name or "." in name:
             raise ValueError(f"blueprint name {name!r} must be non-empty and contain no dots")
-        super().__init__(import_name or name)
+        super().__init__(import_name or name, static_folder, static_url_path, template_folder, root_path)
         self.name = name
         self.url_prefix = url_prefix
         self._rules = []
@@ -82,6 +83,27 @@ class Blueprint(Scaffold):
 
         return decorator
 
+    # templates declared from a blueprint, for the whole app (as in Flask)
+    def app_template_filter(self, name=None):
+        return self._app_template("add_template_filter", name)
+
+    def app_template_global(self, name=None):
+        return self._app_template("add_template_global", name)
+
+    def app_template_test(self, name=None):
+        return self._app_template("add_template_test", name)
+
+    def _app_template(self, method, name):
+        def decorator(func):
+            self._app_hooks.append((method, func, None if callable(name) else name))
+            return func
+
+        return decorator(name) if callable(name) else decorator
+
+    def app_context_processor(self, func):
+        self._app_hooks.append(("context_processor", func))
+        return func
+
     def _register(self, app, options, parent_name, parent_prefix, parent_scopes):
         unknown = set(options) - {"url_prefix", "name"}
         if unknown:
@@ -101,6 +123,13 @@ class Blueprint(Scaffold):
         app.blueprints[full_name] = self
         self._registered.append((app, full_name))
         scopes = parent_scopes + (self,)
+        if self.has_static_folder:
+            # Flask's blueprint static route: under the blueprint's prefix.
+            self._app_for_config = app
+            app._add_rule(
+                _join(prefix, f"{self.static_url_path}/<path:filename>"), f"{full_name}.static",
+                self.send_static_file, None, None, True, {}, scopes, full_name,
+            )
         for rule, endpoint, view, methods, defaults, strict, opts in self._rules:
             app._add_rule(
                 _join(prefix, rule), f"{full_name}.{endpoint}", view, methods, defaults,

@@ -82,11 +82,27 @@ class _Proxy:
         return self._hw_get()
 
 
+# The app context (``with app.app_context():``): (app, g) outside a request.
+_cv_app = contextvars.ContextVar("hatchway.web.app")
+
+
 def _current_g():
+    req = _cv_request.get(None)
+    if req is not None:
+        return req.g
+    ctx = _cv_app.get(None)
+    if ctx is not None:
+        return ctx[1]
     return _current().g
 
 
 def _current_app():
+    req = _cv_request.get(None)
+    if req is not None:
+        return req.app
+    ctx = _cv_app.get(None)
+    if ctx is not None:
+        return ctx[0]
     return _current().app
 
 

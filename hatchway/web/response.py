@@ -14,6 +14,7 @@ from http import HTTPStatus
 from urllib.parse import quote
 
 from .datastructures import HeaderValueError, Headers, _check
+from .filebody import FileBody
 from .jsonutil import dumps
 
 __all__ = ["Response", "redirect", "STATUS_LINES"]
@@ -280,7 +281,10 @@ class Response:
     def get_data(self, as_text=False):
         """The body as bytes; a streamed body is consumed into bytes first."""
         if type(self.body) is not bytes:
-            self.body = b"".join(_StreamBody(self.body, self.charset))
+            src = self.body
+            self.body = b"".join(_StreamBody(src, self.charset))
+            if type(src) is FileBody:
+                src.close()  # read to the end: release the descriptor now, not at GC
         return self.body.decode(self.charset, "replace") if as_text else self.body
 
     def set_data(self, value):
@@ -411,7 +415,31 @@ class Response:
         if environ["REQUEST_METHOD"] == "HEAD":
             self._close_body(body)
             return self._finish([])
+        if type(body) is FileBody and self._on_close is None:
+            # The server may send it with os.sendfile (hatchway's does).
+            wrapper = environ.get("wsgi.file_wrapper")
+            return wrapper(body, 65536) if wrapper is not None else body
         return self._finish(_StreamBody(body, self.charset))
+
+    # conditional requests
+    def make_conditional(self, request_or_environ, accept_ranges=True, complete_length=None):
+        """Answer If-None-Match/If-Modified-Since (304), If-Match (412) and Range (206/416)."""
+        from .conditional import make_conditional
+
+        return make_conditional(self, request_or_environ, accept_ranges, complete_length)
+
+    def add_etag(self, overwrite=False, weak=False):
+        """Set an ETag from a hash of the (bytes) body unless one is set."""
+        if not overwrite and "ETag" in self.headers:
+            return
+        import hashlib
+
+        self.set_etag(hashlib.sha1(self.get_data()).hexdigest(), weak)
+
+    def set_etag(self, etag, weak=False):
+        from .conditional import quote_etag
+
+        self.headers.set("ETag", quote_etag(etag, weak))
 
     @staticmethod
     def _close_body(body):

@@ -493,7 +493,10 @@ class Router:
         if not segs[0]:
             # Inlined _find: this is the per-request path for dynamic rules.
             vals = []
-            rule = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
+            try:
+                rule = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
+            except _SlashRequired:
+                raise RequestRedirect(path + "/") from None
             if rule is not None:
                 single = rule.single_arg
                 if single is not None:
@@ -530,7 +533,12 @@ class Router:
         if segs[0]:
             return None
         vals = []
-        rule = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
+        try:
+            rule = _walk(self._root, segs, 1, len(segs), method, vals, allowed)
+        except _SlashRequired:
+            # Only reachable for a path without its slash; callers probing
+            # "path/" never get here, so "no match" is the honest answer.
+            return None
         if rule is None:
             return None
         values = dict(zip(rule.arg_names, vals))
@@ -574,6 +582,8 @@ class Router:
                     why = f"path fits but method {method} is not in {', '.join(sorted(r.methods))}"
                 elif rule is not None:
                     why = f"path fits too, but {rule.rule!r} has priority (literal text beats converters, left to right)"
+                elif outcome.startswith("308"):
+                    why = "path fits, but the redirect to the slash-terminated literal rule wins"
                 else:
                     why = "path fits"
             reasons.append((r, why))
@@ -613,6 +623,10 @@ class Router:
         raise BuildError(f"could not build a URL for {endpoint!r} with {sorted(values)}: {detail}")
 
 
+class _SlashRequired(Exception):
+    """Raised by the matcher when the path needs a trailing slash (308)."""
+
+
 def _insert_sorted(node, attr, sort_key, entry):
     keyed = node._sorted.setdefault(attr, [])
     keyed.append((sort_key, entry))
@@ -639,6 +653,15 @@ def _walk(node, segs, i, n, method, vals, allowed):
                 if rule is not None:
                     return rule
                 allowed.append(leaf)
+            slash = node.static.get("")
+            if slash is not None and slash.leaf is not None:
+                rule = slash.leaf.get(method)
+                if rule is not None:
+                    # "/dir" when "/dir/" exists: as in Werkzeug, the static
+                    # branch's slash redirect wins over converters further on.
+                    if rule.strict_slashes:
+                        raise _SlashRequired()
+                    return rule
             return None
         seg = segs[i]
         i += 1

@@ -3,6 +3,7 @@
 import inspect
 
 from .exceptions import HTTPException, exception_for
+from .static import Folders
 
 __all__ = ["Scaffold", "setupmethod"]
 
@@ -47,9 +48,11 @@ def error_key(code_or_exception):
     raise TypeError(f"errorhandler takes a status code or an exception class, not {code_or_exception!r}")
 
 
-class Scaffold:
-    def __init__(self, import_name):
+class Scaffold(Folders):
+    def __init__(self, import_name, static_folder=None, static_url_path=None, template_folder=None,
+                 root_path=None):
         self.import_name = import_name
+        self._init_folders(import_name, static_folder, static_url_path, template_folder, root_path)
         self.before_request_funcs = []
         self.after_request_funcs = []
         self.teardown_request_funcs = []
