@@ -17,7 +17,6 @@ import logging
 import os
 import select
 import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -57,6 +56,8 @@ class _Handshake:
     on_writable = on_readable
 
     def _step(self):
+        import ssl  # loaded already: the listener's context made this socket
+
         try:
             self.sock.do_handshake()
         except ssl.SSLWantReadError:

@@ -17,8 +17,8 @@ import logging
 import os
 import select
 import socket
-import ssl
 import stat
+import sys
 import tempfile
 import time
 
@@ -49,8 +49,10 @@ OUTPUT_SPILL = 1 << 20
 CLOSE_AFTER_RESPONSE = "hatchway_close_connection"
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
-_WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
-_WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
+# Without TLS, ssl is never imported (about 5 MiB of RSS): the TLS "would block" errors join these
+# tuples when the first TLS connection is made (_enable_tls).
+_WANT_READ: tuple = (BlockingIOError, InterruptedError)
+_WANT_WRITE: tuple = (BlockingIOError, InterruptedError)
 _monotonic = time.monotonic
 _access_enabled = _access_logger.isEnabledFor
 
@@ -84,7 +86,10 @@ class HTTPConnection:
         self.fd = sock.fileno()
         self.addr = addr
         self.env_base = env_base
-        self.tls = isinstance(sock, ssl.SSLSocket)
+        ssl = sys.modules.get("ssl")  # no ssl module loaded: no TLS socket can exist
+        self.tls = ssl is not None and isinstance(sock, ssl.SSLSocket)
+        if self.tls and len(_WANT_READ) == 2:
+            _enable_tls(ssl)
         self.parser = RequestParser(gateway.limits, gateway.config.body_spill_size)
         self.state = IDLE
         self.idle = True
@@ -898,6 +903,12 @@ class HTTPConnection:
         if isinstance(addr, tuple) and addr and addr[0]:
             return f"{addr[0]}:{addr[1]}"
         return "unix peer"
+
+
+def _enable_tls(ssl) -> None:
+    global _WANT_READ, _WANT_WRITE
+    _WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+    _WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
 
 
 def _as_bytes(chunk):
