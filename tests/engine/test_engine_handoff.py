@@ -82,9 +82,12 @@ def test_fast_requests_stay_on_the_loop_and_a_slow_one_is_handed_off(served):
         c.request("GET", "/")
         assert c.getresponse().read() == b"ok"
     c.close()
-    assert handoff.stalls == 0, "a fast request was taken off the loop"
+    # The client shares this process's GIL and the machine is loaded: a fast request may now and
+    # then outlast the 2 ms interval.  A monitor that took them off the loop would show ~200.
+    fast_stalls = handoff.stalls
+    assert fast_stalls <= 10, f"{fast_stalls} of 200 fast requests were taken off the loop"
     assert s.get("/slow") == (200, b"ok")
-    assert handoff.stalls == 1
+    assert handoff.stalls == fast_stalls + 1
 
 
 def test_no_more_than_threads_requests_are_in_the_app_at_once(served):
