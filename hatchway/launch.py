@@ -198,6 +198,8 @@ def run(given: dict, app=None, environ=None, ssl_context=None, extra_config=None
             raise StartupError("give an application or --handler, not both")
         if sources["threads"] == "default":
             config = config.updated(threads=8)  # handler methods usually block: give them a pool
+        if sources["concurrency"] == "default" and config.threads:
+            config = config.updated(concurrency="pool")  # ... that never runs them on the loop
     try:
         _setup_logging(values)
     except OSError as exc:

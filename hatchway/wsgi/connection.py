@@ -17,8 +17,9 @@ import logging
 import os
 import select
 import socket
-import ssl
 import stat
+import sys
+import tempfile
 import time
 
 from ..http import response as framing_rules
@@ -37,13 +38,19 @@ IDLE, HEAD, BODY, BUSY, WRITING, DRAIN, LINGER, CLOSED = range(8)
 RECV_SIZE = 65536
 INF = float("inf")
 _IOV_MAX = 1024
+# With threads, a body still arriving once this much of it is here is handed to the app to stream.
+STREAM_AFTER = 65536
+# Inline write(): output the socket did not take is held in memory up to this, then in a temp file.
+OUTPUT_SPILL = 1 << 20
 # A response iterable with this attribute true asks for the connection to close after the response
 # (the http.server adapter's `close_connection` set once the head was already out).
 CLOSE_AFTER_RESPONSE = "hatchway_close_connection"
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
-_WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
-_WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
+# Without TLS, ssl is never imported (about 5 MiB of RSS): the TLS "would block" errors join these
+# tuples when the first TLS connection is made (_enable_tls).
+_WANT_READ: tuple = (BlockingIOError, InterruptedError)
+_WANT_WRITE: tuple = (BlockingIOError, InterruptedError)
 _monotonic = time.monotonic
 
 
@@ -68,6 +75,7 @@ class HTTPConnection:
         "continued", "body_done", "close_after", "started", "_start_response", "_write", "access",
         # what the observer (wsgi/observe.py) reads: timestamps, the request id, an error text
         "ready_at", "app_done", "rid", "error",
+        "handoff", "claim", "in_write", "spill", "continue_for",
     )
 
     def __init__(self, worker, sock, addr, env_base, gateway):
@@ -77,7 +85,10 @@ class HTTPConnection:
         self.fd = sock.fileno()
         self.addr = addr
         self.env_base = env_base
-        self.tls = isinstance(sock, ssl.SSLSocket)
+        ssl = sys.modules.get("ssl")  # no ssl module loaded: no TLS socket can exist
+        self.tls = ssl is not None and isinstance(sock, ssl.SSLSocket)
+        if self.tls and len(_WANT_READ) == 2:
+            _enable_tls(ssl)
         self.parser = RequestParser(gateway.limits, gateway.config.body_spill_size)
         self.state = IDLE
         self.idle = True
@@ -92,6 +103,12 @@ class HTTPConnection:
         self.pending = None
         self.framing = None
         self.drain_left = 0
+        self.blocking = False
+        self.handoff = worker.handoff  # None unless the stall hand-off runs (threads > 0, concurrency auto)
+        self.claim = None
+        self.in_write = False    # inside the app's write() call (inline mode buffers instead of blocking)
+        self.spill = None        # the temporary file holding output past OUTPUT_SPILL, while it drains
+        self.continue_for = None # the request already sent its 100 Continue by the loop
         self._start_response = self.start_response
         self._write = self.write
         self.access = gateway.observer  # None unless an access log, metrics or ids are on
@@ -204,19 +221,20 @@ class HTTPConnection:
             req = item
             body = req.body
             self.ready_at = self.worker.now  # observer hook: the request is parsed and ready
-            if gateway.pool is not None:
-                self.state = BUSY
-                self.idle = False
-                self.deadline = INF
-                self.worker.suspend(self)
-                gateway.pool.submit(self._serve_in_thread)
-                return
             if req.has_body and not body.complete:
                 if body.error is not None:
                     parser.request_done()  # never dispatched; the ProtocolError behind it answers
                     continue
-                if not req.expect_continue:
-                    # Inline mode: buffer the body on the loop so a slow sender never blocks it.
+                if req.expect_continue and gateway.pool is None and self.continue_for is not req:
+                    # Inline: no thread may block on this body, so the loop says 100 Continue at
+                    # once and buffers the body like any other (the app reads it complete).
+                    if self._send_continue():
+                        self.continue_for = req
+                if (not req.expect_continue or self.continue_for is req) and (
+                        body.received < STREAM_AFTER or gateway.pool is None):
+                    # Buffer the body on the loop (spilling to a file past body_spill_size), so a
+                    # slow sender holds neither the loop nor a thread.  With threads, a body that
+                    # keeps coming past STREAM_AFTER streams to the app, with backpressure.
                     now = self.worker.now
                     if self.state != BODY:
                         self.state = BODY
@@ -225,14 +243,83 @@ class HTTPConnection:
                     cfg = gateway.config
                     self.deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
                     return
+            if gateway.pool is not None and self.handoff is None:
+                self._to_thread()
+                return
             self.body_start = self.worker.now
             self.state = BUSY  # answering; the next wait (HEAD, WRITING...) starts afresh
             self.idle = False
-            if not self._respond(req, False):
-                return
+            handoff = self.handoff
+            if handoff is None:
+                if not self._respond(req, False):
+                    return
+            else:
+                if not handoff.idle:
+                    # Every thread is in the app: running this one inline could hold the loop
+                    # with nobody to relieve it.  Wait for a thread instead; the loop goes on.
+                    self._to_thread()
+                    return
+                claim = handoff.claim
+                self.claim = claim
+                claim.append(self)
+                handoff.seq += 1
+                if handoff.parked:
+                    handoff.wake_monitor()
+                done = self._respond(req, False)
+                try:
+                    claim.pop()
+                except IndexError:
+                    self._detached_done(done)  # the hand-off took it: this thread is off the loop now
+                    return
+                if not done:
+                    return
             if not self._finish_exchange():
                 return
         self._await_next()
+
+    def _send_continue(self) -> bool:
+        """`100 Continue` straight to an empty socket buffer; False if it would not go out whole."""
+        if self.pending:
+            return False
+        try:
+            return self.sock.send(framing_rules.CONTINUE) == len(framing_rules.CONTINUE)
+        except (OSError, ValueError):
+            return False  # the dispatch that follows meets the same failure and handles it
+
+    def _to_thread(self) -> None:
+        """Hand the connection to a thread (the pool, or the hand-off's queue)."""
+        self.state = BUSY
+        self.idle = False
+        self.deadline = INF
+        self.worker.suspend(self)
+        self.gateway.pool.submit(self._serve_in_thread)
+
+    def detach(self) -> None:
+        """The hand-off stole this exchange from the loop (any thread; the owner is still the thread
+        running it): from now on it blocks on its own socket and the loop ignores the connection."""
+        self.blocking = True
+        self.deadline = INF
+        self.worker.suspend(self)
+
+    def _detached_done(self, done: bool) -> None:
+        """The rest of a stolen exchange, on the thread that ran it: like a pool thread from here."""
+        if self.state == CLOSED or not done:
+            return
+        try:
+            if self._finish_exchange():
+                self._serve_in_thread()
+            elif self.state == DRAIN:
+                self.worker.resume(self)
+        except Exception:
+            log.exception("unexpected error serving %s", self._peer())
+            self.close()
+
+    def _detach_self(self) -> None:
+        """About to block inside an inline exchange: give the loop away first."""
+        if not self.blocking:
+            if not self.handoff.steal(self.claim):
+                # The monitor got there first; its detach() may still be on its way.
+                self.blocking = True
 
     def _await_next(self) -> None:
         if self.peer_eof or self.parser.closed and not self.parser.queue:
@@ -296,7 +383,7 @@ class HTTPConnection:
         self.iterator = None
         self.sent = 0
         self.blocking = blocking
-        self.continued = False
+        self.continued = self.continue_for is req
         self.body_done = False
         self.close_after = False
         self.started = _monotonic()
@@ -326,7 +413,7 @@ class HTTPConnection:
         except ClientGone as exc:
             self._lost(str(exc) or "gone")
             return False
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: a 500, never a dead worker
             return self._answer_failure(exc)
 
     def _answer_failure(self, exc) -> bool:
@@ -355,12 +442,16 @@ class HTTPConnection:
             raise AssertionError("write() before start_response()")
         if not data:
             return
-        blocking = self.blocking
-        self.blocking = True
+        if self.blocking or self.handoff is not None:
+            self._emit(data)  # the hand-off: a full socket gives the loop away, then blocks
+            return
+        # Inline: the app is mid-call and the loop cannot wait here; what the socket does not take
+        # stays buffered (spilling to a file) and goes out once the app returns.
+        self.in_write = True
         try:
             self._emit(data)
         finally:
-            self.blocking = blocking
+            self.in_write = False
 
     def _keep_alive(self, req) -> bool:
         if not req.keep_alive or self.stop_after or self.peer_eof or self.worker.draining:
@@ -457,7 +548,7 @@ class HTTPConnection:
                         break
         except ClientGone:
             raise
-        except Exception as exc:
+        except BaseException as exc:
             return self._answer_failure(exc)
         if self.access is not None and self.access.phases:
             self.app_done = _monotonic()  # observer hook: the app's iterable ended
@@ -618,12 +709,14 @@ class HTTPConnection:
         if req.expect_continue and not self.continued:
             self.continued = True
             if self.framing is None:
-                blocking = self.blocking
-                self.blocking = True
-                try:
+                if self.blocking or self.handoff is not None:
                     self._write_bufs([framing_rules.CONTINUE])
-                finally:
-                    self.blocking = blocking
+                else:
+                    self.blocking = True
+                    try:
+                        self._write_bufs([framing_rules.CONTINUE])
+                    finally:
+                        self.blocking = False
         cfg = self.gateway.config
         body = req.body
         while True:
@@ -631,6 +724,8 @@ class HTTPConnection:
                 data = sock.recv(RECV_SIZE)
                 break
             except _WANT_READ:
+                if not self.blocking and self.handoff is not None:
+                    self._detach_self()  # the body is late: wait off the loop
                 deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
                 timeout = deadline - _monotonic()
                 if timeout <= 0 or not _wait(sock, select.POLLIN, timeout):
@@ -647,10 +742,41 @@ class HTTPConnection:
     # ---------------------------------------------------------------- writing
     def _write_bufs(self, bufs) -> bool:
         if self.pending:
+            if self.spill is not None:
+                self._spill(bufs)  # behind output already in the file: keep the order
+                return self._flush()
             self.pending.extend(bufs)
             return self._flush()
         self.pending = bufs
         return self._flush()
+
+    def _buffer_pending(self) -> None:
+        """Inline write() met a full socket: keep the output; past OUTPUT_SPILL bytes, in a file."""
+        pending = self.pending
+        size = 0
+        for b in pending:
+            if type(b) is not _FileRange:
+                size += len(b)
+        if size > OUTPUT_SPILL and self.spill is None:
+            self.pending = [pending[0]] if type(pending[0]) is not _FileRange else []
+            self._spill(pending[len(self.pending):])
+        if not self.blocking:
+            self.deadline = self.worker.now + self.gateway.config.write_timeout
+
+    def _spill(self, bufs) -> None:
+        f = self.spill
+        if f is None:
+            f = self.spill = tempfile.TemporaryFile()
+        offset = f.seek(0, 2)
+        for b in bufs:
+            f.write(b)
+        count = f.tell() - offset
+        pending = self.pending
+        last = pending[-1] if pending else None
+        if type(last) is _FileRange and last.fd == f.fileno():
+            last.count += count
+        else:
+            pending.append(_FileRange(f.fileno(), offset, count))
 
     def _flush(self) -> bool:
         """Send pending buffers.  Blocking mode waits (bounded by write_timeout); inline mode
@@ -661,13 +787,18 @@ class HTTPConnection:
             first = pending[0]
             try:
                 if type(first) is _FileRange:
-                    n = os.sendfile(sock.fileno(), first.fd, first.offset, min(first.count, 1 << 30))
+                    if self.tls:  # no sendfile through TLS: only spilled output comes here
+                        n = sock.send(os.pread(first.fd, min(first.count, RECV_SIZE), first.offset))
+                    else:
+                        n = os.sendfile(sock.fileno(), first.fd, first.offset, min(first.count, 1 << 30))
                     if n == 0:
                         raise ClientGone("file ended before the promised length")
                     first.offset += n
                     first.count -= n
                     if not first.count:
                         pending.pop(0)
+                        if self.spill is not None and first.fd == self.spill.fileno():
+                            self._drop_spill()
                     continue
                 if len(pending) == 1 or self.tls or type(pending[1]) is _FileRange:
                     n = sock.send(first)
@@ -677,6 +808,9 @@ class HTTPConnection:
                     n = sock.sendmsg(pending[:min(end, _IOV_MAX)] if end != len(pending) or end > _IOV_MAX
                                      else pending)
             except _WANT_WRITE:
+                if self.in_write and not self.blocking and self.handoff is None:
+                    self._buffer_pending()
+                    return True
                 if not self._wait_writable():
                     return False
                 continue
@@ -703,6 +837,8 @@ class HTTPConnection:
         return True
 
     def _wait_writable(self) -> bool:
+        if not self.blocking and self.handoff is not None:
+            self._detach_self()  # the socket is full: wait for the reader off the loop
         if self.blocking:
             if not _wait(self.sock, select.POLLOUT, self.gateway.config.write_timeout):
                 raise ClientGone("no write progress within write_timeout")
@@ -796,6 +932,7 @@ class HTTPConnection:
         if cur is not None:
             cur.body.close()
         self.pending = None
+        self._drop_spill()
         try:
             self.sock.close()
         except OSError:
@@ -807,11 +944,23 @@ class HTTPConnection:
         index = 0 if state == IDLE else 1 if state == HEAD or state == BODY else 2
         return index, 1 if self.req is not None else 0
 
+    def _drop_spill(self) -> None:
+        f = self.spill
+        if f is not None:
+            self.spill = None
+            f.close()
+
     def _peer(self) -> str:
         addr = self.addr
         if isinstance(addr, tuple) and addr and addr[0]:
             return f"{addr[0]}:{addr[1]}"
         return "unix peer"
+
+
+def _enable_tls(ssl) -> None:
+    global _WANT_READ, _WANT_WRITE
+    _WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+    _WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
 
 
 def _as_bytes(chunk):
