@@ -168,6 +168,8 @@ def options_table() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hatchway", description="hatchway: a strict, fast WSGI server")
+    from .build import VersionAction  # `hatchway --version` names the build (pure or mypyc) that is running
+    parser.add_argument("--version", action=VersionAction, help="print the version and build, then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     serve = sub.add_parser("serve", help="serve a WSGI application")
     for opt in TUNABLES:
@@ -494,7 +496,7 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
 def main(argv=None, app=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("serve", "-h", "--help"):
+    if not argv or argv[0] not in ("serve", "-h", "--help", "--version"):
         argv = ["serve", *argv]  # `hatchway module:app` is `hatchway serve module:app`
     args = parser.parse_args(argv)
     try:
