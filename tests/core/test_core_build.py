@@ -3,6 +3,7 @@
 `make test-compiled` runs the whole suite against the installed compiled package with HATCHWAY_EXPECT_BUILD=mypyc;
 these tests then prove that the package under test really is the compiled one (not the source tree).
 """
+import ast
 import importlib.machinery
 import json
 import os
@@ -74,3 +75,58 @@ def test_build_backend_asks_for_mypy_only_when_a_compile_is_requested():
     pure, compiled = json.loads(result.stdout.strip().splitlines()[-1])
     assert not any(req.startswith("mypy") for req in pure)
     assert any(req.startswith("mypy") for req in compiled)
+
+
+def _source_path(name: str) -> str:
+    """The .py of a compiled module; an installed compiled build keeps it next to the extension."""
+    origin = sys.modules[name].__file__
+    base = origin[:-len(next(s for s in importlib.machinery.EXTENSION_SUFFIXES if origin.endswith(s)))] \
+        if origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)) else origin[:-3]
+    return base + ".py"
+
+
+def _mypyc_hazards(path: str) -> list[str]:
+    """What mypyc compiles into a run-time TypeError or a missing attribute (docs/build.md, "Writing code that
+    compiles"): a `self.x = None` or module-level `X = None` with no declaration (mypy then infers the type None),
+    and a class-level alias of a method (mypyc drops it)."""
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is None:
+            found += [f"{path}:{node.lineno}: module global {t.id} = None" for t in node.targets
+                      if isinstance(t, ast.Name)]
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        declared = {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+        declared |= {n.target.attr for n in ast.walk(cls) if isinstance(n, ast.AnnAssign)
+                     and isinstance(n.target, ast.Attribute)}
+        methods = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for node in cls.body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in methods:
+                found.append(f"{path}:{node.lineno}: {cls.name}: method alias {node.value.id} (write a method)")
+        for node in ast.walk(cls):
+            if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is None):
+                continue
+            for target in node.targets:
+                for t in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if isinstance(t, ast.Attribute) and getattr(t.value, "id", None) == "self" \
+                            and t.attr not in declared:
+                        found.append(f"{path}:{node.lineno}: {cls.name}.{t.attr} = None, undeclared (add "
+                                     f"'{t.attr}: Any' to the class)")
+    return found
+
+
+def test_compiled_modules_have_no_undeclared_none_attributes():
+    # Checked on the sources in both builds, so a change that would break the compiled build fails `make test`.
+    for name in build.COMPILED_MODULES:
+        assert _mypyc_hazards(_source_path(name)) == [], name
+
+
+def test_the_hazard_check_finds_what_mypyc_would_break(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("X = None\nclass C:\n    def f(self):\n        self.a = None\n    g = f\n"
+                   "class D:\n    b: int\n    def f(self):\n        self.b = None\n")
+    hazards = _mypyc_hazards(str(bad))
+    assert len(hazards) == 3, hazards
+    assert any("module global X" in h for h in hazards) and any("C.a = None" in h for h in hazards)
+    assert any("method alias f" in h for h in hazards)
