@@ -12,8 +12,6 @@ allocation.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import errno
 import logging
 import os
@@ -55,8 +53,7 @@ class _Handshake:
     def on_readable(self):
         self._step()
 
-    def on_writable(self):  # a method, not an alias: a compiled (mypyc) class drops function-valued attributes
-        self._step()
+    on_writable = on_readable
 
     def _step(self):
         try:
@@ -92,8 +89,6 @@ class _Handshake:
 class Worker:
     """Serve `listeners` with connections from `connection_factory` until shut down."""
 
-    on_tick: Any  # None or a value: declared for mypyc
-    pool: Any  # None or a value: declared for mypyc
     def __init__(self, listeners, connection_factory, config: ServerConfig | None = None):
         self.listeners = {listener.fd: listener for listener in listeners}
         self.connection_factory = connection_factory
@@ -101,7 +96,7 @@ class Worker:
         self.conns: dict = {}
         self.now = time.monotonic()
         self.pool = ThreadPool(self.config.threads) if self.config.threads > 0 else None
-        self._epoll: Any = None
+        self._epoll = None
         self._wake_r = self._wake_w = -1
         self._calls: deque = deque()
         self._stop_requested = False
@@ -242,7 +237,7 @@ class Worker:
             events = epoll_poll(timeout)
             self.now = now = monotonic()
             for fd, ev in events:
-                conn: Any = conns.get(fd)
+                conn = conns.get(fd)
                 if conn is not None:
                     try:
                         if ev & read_events:
@@ -331,7 +326,7 @@ class Worker:
             try:
                 if listener.ssl_context is not None:
                     sock = listener.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                    conn: Any = _Handshake(self, sock, addr, listener)
+                    conn = _Handshake(self, sock, addr, listener)
                 else:
                     conn = factory(self, sock, addr, listener)
             except OSError as exc:

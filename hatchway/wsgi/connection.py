@@ -13,8 +13,6 @@ Exactly one thread owns a connection at a time: the loop, or the pool thread it 
 """
 from __future__ import annotations
 
-from typing import Any
-
 import logging
 import os
 import select
@@ -73,13 +71,6 @@ class HTTPConnection:
         "continued", "body_done", "close_after", "started", "_start_response", "_write", "access",
     )
 
-    req: Any  # None or a value: declared for mypyc
-    result: Any  # None or a value: declared for mypyc
-    pending: Any  # None or a value: declared for mypyc
-    framing: Any  # None or a value: declared for mypyc
-    status: Any  # None or a value: declared for mypyc
-    headers: Any  # None or a value: declared for mypyc
-    iterator: Any  # None or a value: declared for mypyc
     def __init__(self, worker, sock, addr, env_base, gateway):
         self.worker = worker
         self.gateway = gateway

@@ -96,12 +96,8 @@ class EmptyInput:
     def read(self, size=-1) -> bytes:
         return b""
 
-    # Methods, not aliases: a compiled (mypyc) class drops class attributes bound to functions.
-    def read1(self, size=-1) -> bytes:
-        return b""
-
-    def readline(self, size=-1) -> bytes:
-        return b""
+    read1 = read
+    readline = read
 
     def readlines(self, hint=-1) -> list:
         return []
