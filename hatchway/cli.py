@@ -91,8 +91,11 @@ TUNABLES = [
            "hatchway.http.RequestHandler) instead of an app; threads default to 8"),
     Option("--workers", "workers", _positive_int, 0, "worker processes under a supervisor; 0 serves in this "
            "process, without one"),
-    Option("--threads", "threads", _positive_int, _C.threads, "app threads per worker; 0 runs the app inline on "
-           "the event loop", config=True),
+    Option("--threads", "threads", _positive_int, _C.threads, "app threads per worker (at most this many requests "
+           "in the app at once); 0 runs the app inline on the event loop, always", config=True),
+    Option("--concurrency", "concurrency", str, _C.concurrency, "with --threads N: auto runs the app inline and "
+           "hands the loop to a standby thread when a request stalls; pool hands every request to a thread",
+           config=True, choices=("auto", "pool")),
     Option("--reuse-port", "reuse_port", bool, False, "each worker gets its own SO_REUSEPORT socket for TCP binds",
            kind="flag"),
     Option("--reload", "reload", bool, False, "reload on source changes (needs watchfiles); implies a supervisor",
@@ -349,6 +352,8 @@ def serve(args, app=None) -> int:
             return _fail("give an application or --handler, not both")
         if sources["threads"] == "default":
             config = config.updated(threads=8)  # handler methods usually block: give them a pool
+        if sources["concurrency"] == "default" and config.threads:
+            config = config.updated(concurrency="pool")  # ... that never runs them on the loop
     try:
         _setup_logging(values)
     except OSError as exc:

@@ -6,10 +6,11 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus"))
 
-from rawhttp import RunningServer  # noqa: E402
+from rawhttp import RunningServer, thread_modes  # noqa: E402
 
-# Every serving-core rule is checked with the app inline on the event loop and in a pool.
-THREAD_MODES = [0, 4]
+# Every serving-core rule is checked with the app inline on the event loop and with threads (the
+# stall hand-off by default; HATCHWAY_TEST_MODE picks one mode for the whole suite: rawhttp.py).
+THREAD_MODES = thread_modes()
 
 
 @pytest.fixture(params=THREAD_MODES, ids=lambda t: f"threads{t}")

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field, fields, replace
 @dataclass
 class ServerConfig:
     # Concurrency.
-    threads: int = 0                 # 0: the app runs inline on the event loop; N: bounded pool of N
+    # threads: how many threads may be inside the app at once.  0: the app runs inline on the event
+    # loop, always (pure inline).  N > 0 with concurrency "auto" (the default): the app still runs
+    # inline on the loop, and a request that stalls longer than stall_interval hands the loop to one
+    # of N standby threads ("stall hand-off", docs/architecture.md).  N > 0 with concurrency "pool":
+    # every request is handed to a pool of N threads.  8 covers typical blocking apps (a database or
+    # HTTP call per request) on a small machine without letting a stuck dependency pile up hundreds
+    # of threads; raise it for apps that block longer.
+    threads: int = 8
+    concurrency: str = "auto"        # "auto" (stall hand-off) | "pool"; ignored when threads == 0
+    stall_interval: float = 0.002    # auto: a request inline longer than about this is handed off
     max_connections: int = 4096      # per worker; when full, idle keep-alive connections are evicted
     backlog: int = 2048
 
@@ -56,3 +65,15 @@ class ServerConfig:
         if unknown:
             raise TypeError(f"unknown server option(s): {', '.join(sorted(unknown))}")
         return replace(self, **options)
+
+    def __post_init__(self):
+        if self.concurrency not in CONCURRENCY_MODES:
+            raise ValueError(f"concurrency must be one of {', '.join(CONCURRENCY_MODES)}, not {self.concurrency!r}")
+
+    @property
+    def mode(self) -> str:
+        """What the worker runs: "inline" (threads == 0), "auto" (stall hand-off) or "pool"."""
+        return "inline" if self.threads <= 0 else self.concurrency
+
+
+CONCURRENCY_MODES = ("auto", "pool")

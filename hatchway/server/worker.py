@@ -23,6 +23,7 @@ import time
 from collections import deque
 
 from .config import ServerConfig
+from .handoff import Handoff
 from .pool import ThreadPool
 
 log = logging.getLogger("hatchway.error")
@@ -95,7 +96,12 @@ class Worker:
         self.config = config or ServerConfig()
         self.conns: dict = {}
         self.now = time.monotonic()
-        self.pool = ThreadPool(self.config.threads) if self.config.threads > 0 else None
+        mode = self.config.mode
+        # auto: the hand-off's standby threads; also `pool`, so queue-wait shedding can wrap it.
+        self.handoff = Handoff(self, self.config.threads, self.config.stall_interval) if mode == "auto" else None
+        self.pool = ThreadPool(self.config.threads) if mode == "pool" else self.handoff
+        self._owner = None  # the token of the thread running the loop (None: handed off, not yet taken)
+        self._poll_interval = TICK
         self._epoll = None
         self._wake_r = self._wake_w = -1
         self._calls: deque = deque()
@@ -129,10 +135,37 @@ class Worker:
             self._wake()
         for fd in self.listeners:
             self._epoll.register(fd, EPOLLIN)
+        self._poll_interval = poll_interval
+        if self.handoff is None:
+            self.run_loop()
+            return
+        # The stall hand-off runs the loop on its own threads, never on the caller's: a request
+        # stuck in the app must not be able to hold serve_forever (and the process) past a stop.
+        self.handoff.start_loop()
         try:
-            self._loop(poll_interval)
+            self._stopped.wait()
+        except BaseException:  # KeyboardInterrupt in the caller: stop the loop it started
+            self.request_stop(graceful=False)
+            self._stopped.wait(5.0)
+            raise
+
+    def run_loop(self) -> bool:
+        """Run the loop on this thread until the worker stops (True, after cleaning up) or a
+        stalled request hands the loop to another thread (False)."""
+        stopped = True
+        try:
+            stopped = self._loop(self._poll_interval)
         finally:
-            self._finish()
+            if stopped:
+                self._finish()
+        return stopped
+
+    def give_up_loop(self) -> None:
+        """The hand-off took the loop from its thread: that thread leaves the loop when it is back."""
+        self._owner = None
+
+    def loop_owned(self) -> bool:
+        return self._owner is not None and not self._stopped.is_set()
 
     def shutdown(self, graceful: bool = True) -> None:
         """Stop serving; callable from any thread.  Returns when serve_forever has returned."""
@@ -156,6 +189,7 @@ class Worker:
         if self.pool is not None:
             self.pool.stop(timeout=1.0)
             self.pool = None
+            self.handoff = None
         for listener in self.listeners.values():
             listener.close()
         self.listeners = {}
@@ -223,8 +257,9 @@ class Worker:
         except (BlockingIOError, OSError):
             pass
 
-    def _loop(self, poll_interval: float) -> None:
+    def _loop(self, poll_interval: float) -> bool:
         self._loop_thread = threading.current_thread()
+        self._owner = me = object()
         epoll_poll = self._epoll.poll
         conns = self.conns
         listeners = self.listeners
@@ -242,7 +277,7 @@ class Worker:
                     try:
                         if ev & read_events:
                             conn.on_readable()
-                            if ev & EPOLLOUT and conns.get(fd) is conn:
+                            if ev & EPOLLOUT and conns.get(fd) is conn and self._owner is me:
                                 conn.on_writable()
                         else:
                             conn.on_writable()
@@ -254,11 +289,15 @@ class Worker:
                     self._accept(listeners[fd])
                 elif fd == wake_r:
                     self._on_wake()
+                if self._owner is not me:
+                    return False  # a stalled request took this thread; another one runs the loop
             if now >= next_tick:
                 next_tick = now + poll_interval
                 self._tick(now)
+                if self._owner is not me:
+                    return False
             if self._stop_requested and self._progress_stop(now):
-                return
+                return True
             timeout = max(0.0, next_tick - monotonic()) if not self._calls else 0
 
     def _on_wake(self) -> None:
@@ -443,4 +482,5 @@ class Worker:
             # Cleared here, not at start: a stop requested while the loop was starting is kept.
             self._stop_requested = False
             self._running = False
+            self._owner = None
             self._stopped.set()

@@ -39,6 +39,8 @@ IDLE, HEAD, BODY, BUSY, WRITING, DRAIN, LINGER, CLOSED = range(8)
 RECV_SIZE = 65536
 INF = float("inf")
 _IOV_MAX = 1024
+# With threads, a body still arriving once this much of it is here is handed to the app to stream.
+STREAM_AFTER = 65536
 # A response iterable with this attribute true asks for the connection to close after the response
 # (the http.server adapter's `close_connection` set once the head was already out).
 CLOSE_AFTER_RESPONSE = "hatchway_close_connection"
@@ -69,6 +71,7 @@ class HTTPConnection:
         # the exchange in progress
         "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
         "continued", "body_done", "close_after", "started", "_start_response", "_write", "access",
+        "handoff", "claim",
     )
 
     def __init__(self, worker, sock, addr, env_base, gateway):
@@ -93,6 +96,9 @@ class HTTPConnection:
         self.pending = None
         self.framing = None
         self.drain_left = 0
+        self.blocking = False
+        self.handoff = worker.handoff  # None unless the stall hand-off runs (threads > 0, concurrency auto)
+        self.claim = None
         self._start_response = self.start_response
         self._write = self.write
         # Per connection, not per request: the logger's level check is a Python call.
@@ -197,19 +203,14 @@ class HTTPConnection:
                 return
             req = item
             body = req.body
-            if gateway.pool is not None:
-                self.state = BUSY
-                self.idle = False
-                self.deadline = INF
-                self.worker.suspend(self)
-                gateway.pool.submit(self._serve_in_thread)
-                return
             if req.has_body and not body.complete:
                 if body.error is not None:
                     parser.request_done()  # never dispatched; the ProtocolError behind it answers
                     continue
-                if not req.expect_continue:
-                    # Inline mode: buffer the body on the loop so a slow sender never blocks it.
+                if not req.expect_continue and (body.received < STREAM_AFTER or gateway.pool is None):
+                    # Buffer the body on the loop (spilling to a file past body_spill_size), so a
+                    # slow sender holds neither the loop nor a thread.  With threads, a body that
+                    # keeps coming past STREAM_AFTER streams to the app, with backpressure.
                     now = self.worker.now
                     if self.state != BODY:
                         self.state = BODY
@@ -218,14 +219,74 @@ class HTTPConnection:
                     cfg = gateway.config
                     self.deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
                     return
+            if gateway.pool is not None and self.handoff is None:
+                self._to_thread()
+                return
             self.body_start = self.worker.now
             self.state = BUSY  # answering; the next wait (HEAD, WRITING...) starts afresh
             self.idle = False
-            if not self._respond(req, False):
-                return
+            handoff = self.handoff
+            if handoff is None:
+                if not self._respond(req, False):
+                    return
+            else:
+                if not handoff.idle:
+                    # Every thread is in the app: running this one inline could hold the loop
+                    # with nobody to relieve it.  Wait for a thread instead; the loop goes on.
+                    self._to_thread()
+                    return
+                claim = handoff.claim
+                self.claim = claim
+                claim.append(self)
+                handoff.seq += 1
+                if handoff.parked:
+                    handoff.wake_monitor()
+                done = self._respond(req, False)
+                try:
+                    claim.pop()
+                except IndexError:
+                    self._detached_done(done)  # the hand-off took it: this thread is off the loop now
+                    return
+                if not done:
+                    return
             if not self._finish_exchange():
                 return
         self._await_next()
+
+    def _to_thread(self) -> None:
+        """Hand the connection to a thread (the pool, or the hand-off's queue)."""
+        self.state = BUSY
+        self.idle = False
+        self.deadline = INF
+        self.worker.suspend(self)
+        self.gateway.pool.submit(self._serve_in_thread)
+
+    def detach(self) -> None:
+        """The hand-off stole this exchange from the loop (any thread; the owner is still the thread
+        running it): from now on it blocks on its own socket and the loop ignores the connection."""
+        self.blocking = True
+        self.deadline = INF
+        self.worker.suspend(self)
+
+    def _detached_done(self, done: bool) -> None:
+        """The rest of a stolen exchange, on the thread that ran it: like a pool thread from here."""
+        if self.state == CLOSED or not done:
+            return
+        try:
+            if self._finish_exchange():
+                self._serve_in_thread()
+            elif self.state == DRAIN:
+                self.worker.resume(self)
+        except Exception:
+            log.exception("unexpected error serving %s", self._peer())
+            self.close()
+
+    def _detach_self(self) -> None:
+        """About to block inside an inline exchange: give the loop away first."""
+        if not self.blocking:
+            if not self.handoff.steal(self.claim):
+                # The monitor got there first; its detach() may still be on its way.
+                self.blocking = True
 
     def _await_next(self) -> None:
         if self.peer_eof or self.parser.closed and not self.parser.queue:
@@ -312,7 +373,7 @@ class HTTPConnection:
         except ClientGone as exc:
             self._lost(str(exc) or "gone")
             return False
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: a 500, never a dead worker
             return self._answer_failure(exc)
 
     def _answer_failure(self, exc) -> bool:
@@ -340,6 +401,9 @@ class HTTPConnection:
         if self.status is None:
             raise AssertionError("write() before start_response()")
         if not data:
+            return
+        if self.blocking or self.handoff is not None:
+            self._emit(data)  # the hand-off: a full socket gives the loop away, then blocks
             return
         blocking = self.blocking
         self.blocking = True
@@ -443,7 +507,7 @@ class HTTPConnection:
                         break
         except ClientGone:
             raise
-        except Exception as exc:
+        except BaseException as exc:
             return self._answer_failure(exc)
         if self.status is None:
             return self._answer_failure(AssertionError("application returned without calling start_response"))
@@ -598,12 +662,14 @@ class HTTPConnection:
         if req.expect_continue and not self.continued:
             self.continued = True
             if self.framing is None:
-                blocking = self.blocking
-                self.blocking = True
-                try:
+                if self.blocking or self.handoff is not None:
                     self._write_bufs([framing_rules.CONTINUE])
-                finally:
-                    self.blocking = blocking
+                else:
+                    self.blocking = True
+                    try:
+                        self._write_bufs([framing_rules.CONTINUE])
+                    finally:
+                        self.blocking = False
         cfg = self.gateway.config
         body = req.body
         while True:
@@ -611,6 +677,8 @@ class HTTPConnection:
                 data = sock.recv(RECV_SIZE)
                 break
             except _WANT_READ:
+                if not self.blocking and self.handoff is not None:
+                    self._detach_self()  # the body is late: wait off the loop
                 deadline = self.body_start + cfg.body_timeout + body.received / cfg.body_min_rate
                 timeout = deadline - _monotonic()
                 if timeout <= 0 or not _wait(sock, select.POLLIN, timeout):
@@ -683,6 +751,8 @@ class HTTPConnection:
         return True
 
     def _wait_writable(self) -> bool:
+        if not self.blocking and self.handoff is not None:
+            self._detach_self()  # the socket is full: wait for the reader off the loop
         if self.blocking:
             if not _wait(self.sock, select.POLLOUT, self.gateway.config.write_timeout):
                 raise ClientGone("no write progress within write_timeout")

@@ -241,13 +241,18 @@ def test_idle_connections_back_from_the_pool_make_room_for_a_waiting_client(serv
 
 
 def test_a_stalled_drain_is_cut_by_the_body_rate(served):
+    # Bodies are buffered before the app runs, so only a 100-continue request reaches the app with
+    # its body unread: it reads one byte and answers; the rest must keep the body's rate while drained.
     def app(environ, start_response):
+        environ["wsgi.input"].read(1)
         start_response("200 OK", [("Content-Length", "2")])
-        return [b"ok"]  # never reads its body
+        return [b"ok"]
 
     srv = served(app, threads=2, body_timeout=1, body_min_rate=100, keepalive_timeout=120)
     with socket.create_connection(srv.server_address, timeout=15) as c:
-        c.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")  # and then nothing
+        c.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+        assert c.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        c.sendall(b"x")  # and then nothing
         data = read_until_closed(c)
     assert data.startswith(b"HTTP/1.1 200 OK")  # answered, then closed well before the socket timeout
 

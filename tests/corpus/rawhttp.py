@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import socket
 import threading
@@ -25,6 +26,33 @@ STATUS_RE = re.compile(rb"^HTTP/1\.([01]) ([1-9][0-9][0-9]) ([\t -~\x80-\xff]*)$
 CTL_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 DEFAULT_TIMEOUT = 10.0
+
+# The concurrency mode every server started by these helpers runs in, for the CI matrix:
+#   HATCHWAY_TEST_MODE=auto    threads>0 servers run the stall hand-off (the default) with 8 threads
+#   HATCHWAY_TEST_MODE=inline  every server runs the app inline (--threads 0)
+#   HATCHWAY_TEST_MODE=pool    every server hands each request to a pool of 8 threads
+#   unset                      each test's own modes (threads 0 = inline, threads N = the default, auto)
+TEST_MODE = os.environ.get("HATCHWAY_TEST_MODE", "")
+if TEST_MODE not in ("", "auto", "inline", "pool"):
+    raise RuntimeError(f"HATCHWAY_TEST_MODE must be auto, inline or pool, not {TEST_MODE!r}")
+
+
+def thread_modes(default=(0, 4)):
+    """The `threads` values a mode-parametrized test runs with."""
+    if TEST_MODE == "inline":
+        return [0]
+    if TEST_MODE:
+        return [8]
+    return list(default)
+
+
+def server_mode(threads, options):
+    """(threads, options) for make_server under HATCHWAY_TEST_MODE."""
+    if TEST_MODE == "inline":
+        return 0, options
+    if TEST_MODE:
+        return (threads or 8), dict(options, concurrency=TEST_MODE)
+    return threads, options
 
 
 class ProtocolError(AssertionError):
@@ -302,6 +330,7 @@ class RunningServer:
         from hatchway.wsgi import make_server
 
         self.app = validator(app) if validate else app
+        threads, options = server_mode(threads, options)
         self.srv = make_server("127.0.0.1", 0, self.app, threads=threads, **options)
         self.host, self.port = self.srv.server_address[:2]
         self.threads = threads

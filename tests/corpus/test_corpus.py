@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from rawhttp import Recorder, RunningServer  # noqa: E402
+from rawhttp import Recorder, RunningServer, thread_modes  # noqa: E402
 from wsgiref.validate import validator  # noqa: E402
 
 CATEGORIES = ["conformance", "framing", "smuggling", "limits", "errors", "wsgi"]
@@ -111,7 +111,7 @@ def match_record(expected, actual, where):
             assert actual.get(key) == value, f"{where}: app saw {key}={actual.get(key)!r}, expected {value!r}"
 
 
-@pytest.mark.parametrize("threads", [0, 4], ids=lambda t: f"threads{t}")
+@pytest.mark.parametrize("threads", thread_modes(), ids=lambda t: f"threads{t}")
 @pytest.mark.parametrize("cat,case", CASES, ids=[f"{c}:{case['name']}" for c, case in CASES])
 def test_corpus_case(cat, case, threads, corpus_servers):
     server, rec = corpus_servers(threads, case.get("options", {}))

@@ -45,7 +45,9 @@ def test_stuck_loop_is_detected_stack_dumped_and_replaced(start_server, write_ap
             start_response("200 OK", [("Content-Length", "2")])
             return [b"ok"]
     """)
-    srv = start_server("--workers", "1", "--heartbeat-timeout", "2").ready(workers=1)
+    # --threads 0: the app inline on the loop, so the spin stops the loop itself (with threads, the
+    # stall hand-off moves the spinning request off the loop and the heartbeat goes on).
+    srv = start_server("--workers", "1", "--threads", "0", "--heartbeat-timeout", "2").ready(workers=1)
     port = srv.port
     (stuck,) = srv.children()
     import socket
