@@ -124,15 +124,17 @@ GRANIAN = ("{py}", "-m", "granian", "--interface", "wsgi", "--blocking-threads",
 COMPILED_PY = os.path.join(ROOT, ".venv-mypyc", "bin", "python")  # `make compiled` builds it
 
 # The hatchway rows: edit this list to follow the CLI. "default" passes no concurrency flag at all, so it is
-# whatever mode `hatchway serve` picks by itself (today --threads 0; the engine rework makes it the stall
-# hand-off); t0 and t8 pin the mode.
+# whatever mode `hatchway serve` picks by itself (since the engine rework: the stall hand-off with 8 threads);
+# t0 and t8 pin the thread count (t8 is then the same hand-off, said explicitly), pool8 the old 8-thread pool.
+# (name, extra args, note, in the default run)
 HATCHWAY_MODES = [
-    ("hatchway-default", (), "the CLI's default concurrency mode (no flag)"),
-    ("hatchway-t0", ("--threads", "0"), "app inline on the event loop"),
-    ("hatchway-t8", ("--threads", "8"), "app on 8 threads"),
+    ("hatchway-default", (), "the CLI's default concurrency mode (no flag)", True),
+    ("hatchway-t0", ("--threads", "0"), "app inline on the event loop", True),
+    ("hatchway-t8", ("--threads", "8"), "8 threads (the default concurrency for a thread count)", True),
+    ("hatchway-pool8", ("--threads", "8", "--concurrency", "pool"), "every request on a pool of 8 threads", False),
 ]
 
-VARIANTS = [Variant(name, HATCHWAY + args, note=note) for name, args, note in HATCHWAY_MODES] + [
+VARIANTS = [Variant(name, HATCHWAY + args, note=note, default=on) for name, args, note, on in HATCHWAY_MODES] + [
     Variant("granian", GRANIAN + ("--workers", "1", "{app}"), note="Rust, 1 worker, 1 blocking thread"),
     Variant("gunicorn-gthread", GUNICORN + ("-w", "1", "--threads", "8", "{app}"), note="1 worker, 8 threads"),
     # Not in the default run (it would take twice as long); name them with --servers.
@@ -144,7 +146,7 @@ VARIANTS = [Variant(name, HATCHWAY + args, note=note) for name, args, note in HA
             note="run_simple threaded, HTTP/1.0 (no keep-alive), request log off"),
     # The compiled build (mypyc), from .venv-mypyc: `make compiled` first, then --servers hatchway-mypyc-...
     *[Variant(name.replace("hatchway-", "hatchway-mypyc-"), (COMPILED_PY,) + HATCHWAY[1:] + args, default=False,
-              installed=True, note=f"compiled build: {note}") for name, args, note in HATCHWAY_MODES],
+              installed=True, note=f"compiled build: {note}") for name, args, note, _ in HATCHWAY_MODES],
     # Scaling variants for issue 3: not in the default run. Give them CPUs with --server-cpus.
     Variant("hatchway-t0-w2", HATCHWAY + ("--threads", "0", "--workers", "2"), default=False),
     Variant("gunicorn-gthread-w2", GUNICORN + ("-w", "2", "--threads", "8", "{app}"), default=False),

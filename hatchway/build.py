@@ -15,7 +15,7 @@ import importlib
 import importlib.machinery
 import sys
 
-# The per-request path: parser, policy, framing, gateway, input stream, event loop.  Edit here to change what
+# The per-request path: parser, policy, framing, gateway, input stream, event loop, stall hand-off.  Edit here to change what
 # `HATCHWAY_COMPILE=mypyc pip install .` compiles; every entry must import in the pure build too.
 COMPILED_MODULES = (
     "hatchway.http.policy",
@@ -25,6 +25,7 @@ COMPILED_MODULES = (
     "hatchway.wsgi.environ",
     "hatchway.wsgi.input",
     "hatchway.server.worker",
+    "hatchway.server.handoff",
 )
 
 PURE = "pure"
