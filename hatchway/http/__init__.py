@@ -10,8 +10,6 @@ from .policy import Limits, Reject
 from .protocol import Body, ProtocolError, Request, RequestParser
 from .response import Framing, InvalidResponse, frame
 
-from .handler import BaseHTTPRequestHandler, RequestHandler
-
 __all__ = ["Limits", "Reject", "Body", "ProtocolError", "Request", "RequestParser", "Framing",
            "InvalidResponse", "frame", "RequestHandler", "BaseHTTPRequestHandler", "HTTPServer",
            "ThreadingHTTPServer"]
@@ -23,4 +21,9 @@ def __getattr__(name):
         from . import server
 
         return getattr(server, name)
+    # The handler API pulls in http.client, email and ssl (about 7 MiB of RSS): only when used.
+    if name in ("RequestHandler", "BaseHTTPRequestHandler"):
+        from . import handler
+
+        return getattr(handler, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

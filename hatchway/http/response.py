@@ -18,6 +18,9 @@ from typing import Any
 from time import time as _time
 
 from .dates import http_date
+# Imported here, not on first use: under fd exhaustion an import (which opens files) fails and no
+# error response could be built (issue 8).
+from .status import reason as phrase
 
 # Framing modes.
 NO_BODY = 0
@@ -203,8 +206,6 @@ def frame(status, headers, method: str, version: str, keep_alive: bool, known_le
 
 def error_response(code: int, reason: str, body: bytes | None = None, keep_alive: bool = False) -> bytes:
     """A complete, self-contained response the server itself sends (protocol errors, app failures)."""
-    from .status import reason as phrase
-
     if body is None:
         body = f"{code} {phrase(code)}\n".encode("ascii")
     head = (

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 import stat
 
 
@@ -163,7 +162,9 @@ def from_fd(fd: int) -> socket.socket:
     return sock
 
 
-def make_ssl_context(certfile: str, keyfile: str | None = None, password=None) -> ssl.SSLContext:
+def make_ssl_context(certfile: str, keyfile: str | None = None, password=None) -> "ssl.SSLContext":
+    import ssl  # lazily: a server without TLS never pays its ~5 MiB
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

@@ -19,7 +19,6 @@ import logging
 import os
 import select
 import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -60,6 +59,8 @@ class _Handshake:
         self._step()
 
     def _step(self):
+        import ssl  # loaded already: the listener's context made this socket
+
         try:
             self.sock.do_handshake()
         except ssl.SSLWantReadError:

@@ -19,8 +19,9 @@ import logging
 import os
 import select
 import socket
-import ssl
 import stat
+import sys
+import tempfile
 import time
 
 from ..http import response as framing_rules
@@ -43,13 +44,17 @@ INF = float("inf")
 _IOV_MAX = 1024
 # With threads, a body still arriving once this much of it is here is handed to the app to stream.
 STREAM_AFTER = 65536
+# Inline write(): output the socket did not take is held in memory up to this, then in a temp file.
+OUTPUT_SPILL = 1 << 20
 # A response iterable with this attribute true asks for the connection to close after the response
 # (the http.server adapter's `close_connection` set once the head was already out).
 CLOSE_AFTER_RESPONSE = "hatchway_close_connection"
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
-_WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
-_WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
+# Without TLS, ssl is never imported (about 5 MiB of RSS): the TLS "would block" errors join these
+# tuples when the first TLS connection is made (_enable_tls).
+_WANT_READ: tuple = (BlockingIOError, InterruptedError)
+_WANT_WRITE: tuple = (BlockingIOError, InterruptedError)
 _monotonic = time.monotonic
 _access_enabled = _access_logger.isEnabledFor
 
@@ -73,7 +78,7 @@ class HTTPConnection:
         # the exchange in progress
         "req", "status", "headers", "framing", "result", "iterator", "sent", "pending", "blocking",
         "continued", "body_done", "close_after", "started", "_start_response", "_write", "access",
-        "handoff", "claim",
+        "handoff", "claim", "in_write", "spill", "continue_for",
     )
 
     req: Any  # None or a value: declared for mypyc
@@ -91,7 +96,10 @@ class HTTPConnection:
         self.fd = sock.fileno()
         self.addr = addr
         self.env_base = env_base
-        self.tls = isinstance(sock, ssl.SSLSocket)
+        ssl = sys.modules.get("ssl")  # no ssl module loaded: no TLS socket can exist
+        self.tls = ssl is not None and isinstance(sock, ssl.SSLSocket)
+        if self.tls and len(_WANT_READ) == 2:
+            _enable_tls(ssl)
         self.parser = RequestParser(gateway.limits, gateway.config.body_spill_size)
         self.state = IDLE
         self.idle = True
@@ -109,6 +117,9 @@ class HTTPConnection:
         self.blocking = False
         self.handoff = worker.handoff  # None unless the stall hand-off runs (threads > 0, concurrency auto)
         self.claim = None
+        self.in_write = False    # inside the app's write() call (inline mode buffers instead of blocking)
+        self.spill = None        # the temporary file holding output past OUTPUT_SPILL, while it drains
+        self.continue_for = None # the request already sent its 100 Continue by the loop
         self._start_response = self.start_response
         self._write = self.write
         # Per connection, not per request: the logger's level check is a Python call.
@@ -217,7 +228,13 @@ class HTTPConnection:
                 if body.error is not None:
                     parser.request_done()  # never dispatched; the ProtocolError behind it answers
                     continue
-                if not req.expect_continue and (body.received < STREAM_AFTER or gateway.pool is None):
+                if req.expect_continue and gateway.pool is None and self.continue_for is not req:
+                    # Inline: no thread may block on this body, so the loop says 100 Continue at
+                    # once and buffers the body like any other (the app reads it complete).
+                    if self._send_continue():
+                        self.continue_for = req
+                if (not req.expect_continue or self.continue_for is req) and (
+                        body.received < STREAM_AFTER or gateway.pool is None):
                     # Buffer the body on the loop (spilling to a file past body_spill_size), so a
                     # slow sender holds neither the loop nor a thread.  With threads, a body that
                     # keeps coming past STREAM_AFTER streams to the app, with backpressure.
@@ -262,6 +279,15 @@ class HTTPConnection:
             if not self._finish_exchange():
                 return
         self._await_next()
+
+    def _send_continue(self) -> bool:
+        """`100 Continue` straight to an empty socket buffer; False if it would not go out whole."""
+        if self.pending:
+            return False
+        try:
+            return self.sock.send(framing_rules.CONTINUE) == len(framing_rules.CONTINUE)
+        except (OSError, ValueError):
+            return False  # the dispatch that follows meets the same failure and handles it
 
     def _to_thread(self) -> None:
         """Hand the connection to a thread (the pool, or the hand-off's queue)."""
@@ -360,7 +386,7 @@ class HTTPConnection:
         self.iterator = None
         self.sent = 0
         self.blocking = blocking
-        self.continued = False
+        self.continued = self.continue_for is req
         self.body_done = False
         self.close_after = False
         self.started = _monotonic()
@@ -415,12 +441,13 @@ class HTTPConnection:
         if self.blocking or self.handoff is not None:
             self._emit(data)  # the hand-off: a full socket gives the loop away, then blocks
             return
-        blocking = self.blocking
-        self.blocking = True
+        # Inline: the app is mid-call and the loop cannot wait here; what the socket does not take
+        # stays buffered (spilling to a file) and goes out once the app returns.
+        self.in_write = True
         try:
             self._emit(data)
         finally:
-            self.blocking = blocking
+            self.in_write = False
 
     def _keep_alive(self, req) -> bool:
         if not req.keep_alive or self.stop_after or self.peer_eof or self.worker.draining:
@@ -705,10 +732,41 @@ class HTTPConnection:
     # ---------------------------------------------------------------- writing
     def _write_bufs(self, bufs) -> bool:
         if self.pending:
+            if self.spill is not None:
+                self._spill(bufs)  # behind output already in the file: keep the order
+                return self._flush()
             self.pending.extend(bufs)
             return self._flush()
         self.pending = bufs
         return self._flush()
+
+    def _buffer_pending(self) -> None:
+        """Inline write() met a full socket: keep the output; past OUTPUT_SPILL bytes, in a file."""
+        pending = self.pending
+        size = 0
+        for b in pending:
+            if type(b) is not _FileRange:
+                size += len(b)
+        if size > OUTPUT_SPILL and self.spill is None:
+            self.pending = [pending[0]] if type(pending[0]) is not _FileRange else []
+            self._spill(pending[len(self.pending):])
+        if not self.blocking:
+            self.deadline = self.worker.now + self.gateway.config.write_timeout
+
+    def _spill(self, bufs) -> None:
+        f = self.spill
+        if f is None:
+            f = self.spill = tempfile.TemporaryFile()
+        offset = f.seek(0, 2)
+        for b in bufs:
+            f.write(b)
+        count = f.tell() - offset
+        pending = self.pending
+        last = pending[-1] if pending else None
+        if type(last) is _FileRange and last.fd == f.fileno():
+            last.count += count
+        else:
+            pending.append(_FileRange(f.fileno(), offset, count))
 
     def _flush(self) -> bool:
         """Send pending buffers.  Blocking mode waits (bounded by write_timeout); inline mode
@@ -719,13 +777,18 @@ class HTTPConnection:
             first = pending[0]
             try:
                 if type(first) is _FileRange:
-                    n = os.sendfile(sock.fileno(), first.fd, first.offset, min(first.count, 1 << 30))
+                    if self.tls:  # no sendfile through TLS: only spilled output comes here
+                        n = sock.send(os.pread(first.fd, min(first.count, RECV_SIZE), first.offset))
+                    else:
+                        n = os.sendfile(sock.fileno(), first.fd, first.offset, min(first.count, 1 << 30))
                     if n == 0:
                         raise ClientGone("file ended before the promised length")
                     first.offset += n
                     first.count -= n
                     if not first.count:
                         pending.pop(0)
+                        if self.spill is not None and first.fd == self.spill.fileno():
+                            self._drop_spill()
                     continue
                 if len(pending) == 1 or self.tls or type(pending[1]) is _FileRange:
                     n = sock.send(first)
@@ -735,6 +798,9 @@ class HTTPConnection:
                     n = sock.sendmsg(pending[:min(end, _IOV_MAX)] if end != len(pending) or end > _IOV_MAX
                                      else pending)
             except _WANT_WRITE:
+                if self.in_write and not self.blocking and self.handoff is None:
+                    self._buffer_pending()
+                    return True
                 if not self._wait_writable():
                     return False
                 continue
@@ -830,16 +896,29 @@ class HTTPConnection:
         if cur is not None:
             cur.body.close()
         self.pending = None
+        self._drop_spill()
         try:
             self.sock.close()
         except OSError:
             pass
+
+    def _drop_spill(self) -> None:
+        f = self.spill
+        if f is not None:
+            self.spill = None
+            f.close()
 
     def _peer(self) -> str:
         addr = self.addr
         if isinstance(addr, tuple) and addr and addr[0]:
             return f"{addr[0]}:{addr[1]}"
         return "unix peer"
+
+
+def _enable_tls(ssl) -> None:
+    global _WANT_READ, _WANT_WRITE
+    _WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
+    _WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
 
 
 def _as_bytes(chunk):

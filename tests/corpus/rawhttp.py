@@ -28,9 +28,10 @@ CTL_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 DEFAULT_TIMEOUT = 10.0
 
 # The concurrency mode every server started by these helpers runs in, for the CI matrix:
-#   HATCHWAY_TEST_MODE=auto    threads>0 servers run the stall hand-off (the default) with 8 threads
-#   HATCHWAY_TEST_MODE=inline  every server runs the app inline (--threads 0)
-#   HATCHWAY_TEST_MODE=pool    every server hands each request to a pool of 8 threads
+#   HATCHWAY_TEST_MODE=auto    mode-parametrized tests run once, with 8 threads, stall hand-off (the default)
+#   HATCHWAY_TEST_MODE=inline  mode-parametrized tests run once, inline (--threads 0)
+#   HATCHWAY_TEST_MODE=pool    mode-parametrized tests run once, 8 threads, --concurrency pool; every
+#                              server with threads is a pool
 #   unset                      each test's own modes (threads 0 = inline, threads N = the default, auto)
 TEST_MODE = os.environ.get("HATCHWAY_TEST_MODE", "")
 if TEST_MODE not in ("", "auto", "inline", "pool"):
@@ -47,11 +48,11 @@ def thread_modes(default=(0, 4)):
 
 
 def server_mode(threads, options):
-    """(threads, options) for make_server under HATCHWAY_TEST_MODE."""
-    if TEST_MODE == "inline":
-        return 0, options
-    if TEST_MODE:
-        return (threads or 8), dict(options, concurrency=TEST_MODE)
+    """(threads, options) for make_server under HATCHWAY_TEST_MODE.  The mode-parametrized tests get
+    their threads from thread_modes(); a test that asks for threads itself (it tests threads) keeps
+    them, in the run's concurrency."""
+    if TEST_MODE in ("auto", "pool") and threads:
+        return threads, dict(options, concurrency=TEST_MODE)
     return threads, options
 
 
