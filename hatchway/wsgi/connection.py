@@ -89,6 +89,8 @@ class HTTPConnection:
     headers: Any  # None or a value: declared for mypyc
     iterator: Any  # None or a value: declared for mypyc
     claim: Any  # None or a value: declared for mypyc
+    spill: Any  # None or a value: declared for mypyc
+    continue_for: Any  # None or a value: declared for mypyc
     def __init__(self, worker, sock, addr, env_base, gateway):
         self.worker = worker
         self.gateway = gateway
