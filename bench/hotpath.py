@@ -1,4 +1,7 @@
-"""Per-request CPU cost of the inline (threads=0) hot path, without a load generator.
+"""Per-request CPU cost of the hot path with the app inline, without a load generator.
+
+The default config (threads=8, the stall hand-off: fast requests stay inline); HOTPATH_THREADS=0
+for pure inline.
 
 One keep-alive connection over a loopback TCP pair: write a request, let the connection handle
 it, read the response.  Reports µs per request and Python calls per request (cProfile).
@@ -33,7 +36,7 @@ def hello(environ, start_response):
 
 def setup():
     listeners = open_listeners(["127.0.0.1:0"])
-    srv = WSGIServer(listeners, hello, ServerConfig())
+    srv = WSGIServer(listeners, hello, ServerConfig(threads=int(__import__("os").environ.get("HOTPATH_THREADS", "8"))))
     client = socket.create_connection(listeners[0].address)
     server_sock, addr = listeners[0].sock.accept()
     server_sock.setblocking(False)

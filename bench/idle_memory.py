@@ -5,7 +5,7 @@
 import socket, subprocess, sys, time, os, resource
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 port = 8897
-p = subprocess.Popen([sys.executable, "-m", "hatchway", "serve", "--bind", f"127.0.0.1:{port}"], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+p = subprocess.Popen([sys.executable, "-m", "hatchway", "serve", "--bind", f"127.0.0.1:{port}", *sys.argv[1:]], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 def rss():
     for line in open(f"/proc/{p.pid}/status"):

@@ -31,3 +31,23 @@ def test_http_date_matches_the_standard_library(monkeypatch):
         monkeypatch.setattr(dates.time, "time", lambda ts=ts: ts)
         dates._cache_second = -1
         assert dates.http_date() == formatdate(ts, usegmt=True).encode()
+
+
+def test_a_body_that_has_arrived_is_parsed_in_one_pass():
+    from hatchway.http import Limits, RequestParser
+
+    parser = RequestParser(Limits(), 1 << 20)
+    body = b"b" * 4200
+    parser.feed(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4200\r\n\r\n" + body)
+    (req,) = parser.queue
+    assert req.body.complete and len(req.body.chunks) == 1  # one on_body call, no 4 KiB slices
+    assert req.body.take() == body
+
+
+def test_a_flood_of_pipelined_requests_is_still_held_back_past_max_pipelined():
+    from hatchway.http import Limits, RequestParser
+
+    parser = RequestParser(Limits(max_pipelined=8), 1 << 20)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 500)
+    assert len(parser.queue) <= 8 + 4096 // 27  # at most one 4 KiB slice past the limit
+    assert parser.held_back > 0
