@@ -151,7 +151,11 @@ class Worker:
         # stuck in the app must not be able to hold serve_forever (and the process) past a stop.
         self.handoff.start_loop()
         try:
-            self._stopped.wait()
+            # In slices: Python runs signal handlers only on the main thread, between bytecodes.
+            # A signal the kernel delivered to another thread does not interrupt a plain wait(),
+            # and SIGTERM would then go unhandled until something else woke this thread.
+            while not self._stopped.wait(0.2):
+                pass
         except BaseException:  # KeyboardInterrupt in the caller: stop the loop it started
             self.request_stop(graceful=False)
             self._stopped.wait(5.0)
