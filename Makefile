@@ -22,6 +22,11 @@ tools:
 test: tools setup-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The engine's suites (corpus, integration, engine, core, lower) in one concurrency mode: MODE=auto|inline|pool.
+test-mode: tools setup-test
+	HWTEST_MODE=$(MODE) $(BIN)/python -m pytest -q -p no:cacheprovider tests/corpus tests/integration \
+	  tests/engine tests/core tests/lower
+
 # Needs wrk (apt-get install wrk).  Servers against peers, then frameworks in-process.
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'
@@ -32,4 +37,31 @@ bench: setup
 bench-observability: setup
 	$(BIN)/python bench/observability.py
 
-.PHONY: setup setup-test serve test bench tools bench-observability
+# The compiled build (mypyc; docs/build.md) in its own venv, installed non-editable from the working tree.
+# Re-run after changing a compiled module: the install is a copy, not a link.
+CVENV ?= .venv-mypyc
+CBIN = $(CVENV)/bin
+
+$(CBIN)/python:
+	$(PY) -m venv $(CVENV)
+
+# The dependencies, once per pyproject.toml change (this installs a pure hatchway too; `compiled` replaces it).
+$(CVENV)/.deps: pyproject.toml | $(CBIN)/python
+	$(CBIN)/python -m pip install -q '.[test]'
+	touch $@
+
+compiled: $(CVENV)/.deps
+	HATCHWAY_COMPILE=mypyc $(CBIN)/python -m pip install -q --no-deps --force-reinstall .
+	$(CBIN)/python -P -m hatchway.build  # -P: not the source tree in the cwd
+
+# The whole suite against the installed compiled package.  The tests run from a copy of the tree without
+# hatchway/ (tests put the tree's root on sys.path and start servers with it as cwd and PYTHONPATH), so the
+# only hatchway they can import is the compiled one; HWTEST_EXPECT_BUILD makes a test assert exactly that.
+test-compiled: compiled
+	rm -rf build/installed-tests && mkdir -p build/installed-tests
+	tar -cf - --exclude=./hatchway --exclude=./build --exclude='./.venv*' --exclude=./.git \
+	  --exclude=__pycache__ --exclude=./bench/results . | tar -xf - -C build/installed-tests
+	cd build/installed-tests && HWTEST_EXPECT_BUILD=mypyc $(abspath $(CBIN))/python -P -m pytest -q \
+	  -p no:cacheprovider
+
+.PHONY: setup setup-test serve test test-mode bench tools bench-observability compiled test-compiled

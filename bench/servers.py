@@ -73,11 +73,12 @@ class Scenario:
 SCENARIOS = [
     Scenario("ka-hello", "hello", 13),
     Scenario("close-hello", "hello", 13, close=True),
+    Scenario("ka-json", "ka_json", 28),
     Scenario("post-echo", "echo", len(POST_BODY), post=True),
     Scenario("stream", "stream", 16 * 1024),
     Scenario("big", "big", 1024 * 1024, connections=8),
 ]
-EXTRA_SCENARIOS = [Scenario("ka-json", "ka_json", 28)]  # only when asked for with --scenarios
+EXTRA_SCENARIOS: list[Scenario] = []  # defined but only run when asked for with --scenarios
 
 
 # ---------------------------------------------------------------------------------------------- server variants
@@ -103,9 +104,12 @@ class Variant:
     cpus: str | None = None  # None: the --server-cpus option
     default: bool = True  # part of the run when --servers is not given
     note: str = ""
+    # Serve the hatchway *installed* in this interpreter's environment (e.g. the compiled build in .venv-mypyc)
+    # instead of the working tree: the server then runs from a directory that holds only bench/.
+    installed: bool = False
 
-    def command(self, app: str, port: int) -> list[str]:
-        fill = {"py": PY, "host": HOST, "port": str(port), "app": f"bench.apps:{app}"}
+    def command(self, app: str, port: int, py: str = PY) -> list[str]:
+        fill = {"py": py, "host": HOST, "port": str(port), "app": f"bench.apps:{app}"}
         return [part.format(**fill) for part in self.argv + self.extra]
 
     @property
@@ -117,18 +121,32 @@ HATCHWAY = ("{py}", "-m", "hatchway", "serve", "{app}", "--bind", "{host}:{port}
 GUNICORN = ("{py}", "-m", "gunicorn", "-k", "gthread", "--keep-alive", "75", "-b", "{host}:{port}")
 GRANIAN = ("{py}", "-m", "granian", "--interface", "wsgi", "--blocking-threads", "1",
            "--host", "{host}", "--port", "{port}", "--no-access-log", "--log-level", "warning")
+COMPILED_PY = os.path.join(ROOT, ".venv-mypyc", "bin", "python")  # `make compiled` builds it
 
-VARIANTS = [
-    Variant("hatchway-t0", HATCHWAY + ("--threads", "0"), note="app inline on the event loop"),
-    Variant("hatchway-t8", HATCHWAY + ("--threads", "8"), note="app on a pool of 8 threads"),
+# The hatchway rows: edit this list to follow the CLI. "default" passes no concurrency flag at all, so it is
+# whatever mode `hatchway serve` picks by itself (since the engine rework: the stall hand-off with 8 threads);
+# t0 and t8 pin the thread count (t8 is then the same hand-off, said explicitly), pool8 the old 8-thread pool.
+# (name, extra args, note, in the default run)
+HATCHWAY_MODES = [
+    ("hatchway-default", (), "the CLI's default concurrency mode (no flag)", True),
+    ("hatchway-t0", ("--threads", "0"), "app inline on the event loop", True),
+    ("hatchway-t8", ("--threads", "8"), "8 threads (the default concurrency for a thread count)", True),
+    ("hatchway-pool8", ("--threads", "8", "--concurrency", "pool"), "every request on a pool of 8 threads", False),
+]
+
+VARIANTS = [Variant(name, HATCHWAY + args, note=note, default=on) for name, args, note, on in HATCHWAY_MODES] + [
     Variant("granian", GRANIAN + ("--workers", "1", "{app}"), note="Rust, 1 worker, 1 blocking thread"),
     Variant("gunicorn-gthread", GUNICORN + ("-w", "1", "--threads", "8", "{app}"), note="1 worker, 8 threads"),
+    # Not in the default run (it would take twice as long); name them with --servers.
     Variant("waitress", ("{py}", "-m", "waitress", "--threads=8", "--listen={host}:{port}", "{app}"),
-            note="8 threads"),
+            default=False, note="8 threads"),
     Variant("cheroot", ("{py}", "-m", "cheroot", "--bind", "{host}:{port}", "--threads", "8",
-                        "--max-threads", "8", "{app}"), note="8 threads"),
-    Variant("werkzeug", ("{py}", "-c", WERKZEUG_LAUNCHER, "{app}", "{host}", "{port}"),
+                        "--max-threads", "8", "{app}"), default=False, note="8 threads"),
+    Variant("werkzeug", ("{py}", "-c", WERKZEUG_LAUNCHER, "{app}", "{host}", "{port}"), default=False,
             note="run_simple threaded, HTTP/1.0 (no keep-alive), request log off"),
+    # The compiled build (mypyc), from .venv-mypyc: `make compiled` first, then --servers hatchway-mypyc-...
+    *[Variant(name.replace("hatchway-", "hatchway-mypyc-"), (COMPILED_PY,) + HATCHWAY[1:] + args, default=False,
+              installed=True, note=f"compiled build: {note}") for name, args, note, _ in HATCHWAY_MODES],
     # Scaling variants for issue 3: not in the default run. Give them CPUs with --server-cpus.
     Variant("hatchway-t0-w2", HATCHWAY + ("--threads", "0", "--workers", "2"), default=False),
     Variant("gunicorn-gthread-w2", GUNICORN + ("-w", "2", "--threads", "8", "{app}"), default=False),
@@ -203,12 +221,23 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)
 
 
+def apps_only_dir(log_dir: str) -> str:
+    """A directory holding only a link to bench/: cwd and PYTHONPATH for a server that must import the installed
+    hatchway (the working tree's hatchway/ would shadow it from ROOT)."""
+    path = os.path.join(log_dir, "apps-only")
+    if not os.path.isdir(path):
+        os.makedirs(path)
+        os.symlink(os.path.join(ROOT, "bench"), os.path.join(path, "bench"))
+    return path
+
+
 def start_server(variant: Variant, app: str, port: int, cpus: str, log_dir: str) -> Server:
+    home = apps_only_dir(log_dir) if variant.installed else ROOT
     env = dict(os.environ, PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+               PYTHONPATH=os.pathsep.join(p for p in (home, os.environ.get("PYTHONPATH")) if p))
     log_path = os.path.join(log_dir, f"{variant.name}-{app}-{port}.log")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(["taskset", "-c", cpus] + variant.command(app, port), cwd=ROOT, env=env,
+        proc = subprocess.Popen(["taskset", "-c", cpus] + variant.command(app, port), cwd=home, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, preexec_fn=_die_with_parent)
     server = Server(variant, proc, log_path)
@@ -286,6 +315,7 @@ class OtherLoad:
         ticks = (t1 - t0) * CLK_TCK
         self.other_pct = round(100 * max(0, (busy1 - busy0) - (srv1 - srv0) - (wrk1 - wrk0)) / ticks, 1)
         self.steal_pct = round(100 * (steal1 - steal0) / ticks, 1)
+        self.server_cpu_s = (srv1 - srv0) / CLK_TCK  # utime + stime of the server's process group
         return False
 
 
@@ -436,6 +466,9 @@ def run_cell(variant: Variant, scenario: Scenario, opts, lua_path: str, log_dir:
         with OtherLoad(server.pgid) as other:
             cell.update(run_wrk(scenario, port, opts.duration, opts.wrk_cpus, lua_path))
         cell["other_cpu_pct"], cell["steal_pct"] = other.other_pct, other.steal_pct
+        # Server CPU per request predicts throughput per core on a bigger machine better than req/s on this one.
+        cell["server_cpu_s"] = other.server_cpu_s
+        cell["cpu_us_per_req"] = round(1e6 * other.server_cpu_s / cell["requests"], 2) if cell["requests"] else None
         cell["peak_rss_mib"] = round(group_peak_rss_kib(server.pgid) / 1024, 1)
         if server.proc.poll() is not None:
             raise CellError(f"server exited with status {server.proc.returncode} during the run")
@@ -468,6 +501,8 @@ def summarize(cells: list[dict], variants: list[Variant], scenarios: list[Scenar
                 "median_p99_ms": statistics.median(c["latency_ms"].get("99", float("nan")) for c in ok) if ok
                 else None,
                 "max_peak_rss_mib": max(c["peak_rss_mib"] for c in ok) if ok else None,
+                "median_cpu_us_per_req": statistics.median(cpu) if (
+                    cpu := [c["cpu_us_per_req"] for c in ok if c.get("cpu_us_per_req")]) else None,
             }
     return summary
 
@@ -506,19 +541,34 @@ def report(summary: dict, cells: list[dict], variants: list[Variant], scenarios:
         [v.name] + [f"{key(v, s)['median_p99_ms']:.2f}" if key(v, s)["median_p99_ms"] is not None else "-"
                     for s in scenarios] for v in variants]))
 
+    out += ["", "Server CPU per request, µs (utime + stime of the server's process group over the wrk window / "
+            "requests; median over rounds):", ""]
+    out.append(markdown_table(["server"] + names, [
+        [v.name] + [f"{key(v, s)['median_cpu_us_per_req']:.1f}" if key(v, s).get("median_cpu_us_per_req")
+                    else "-" for s in scenarios] for v in variants]))
+
     ours = [v for v in variants if v.is_hatchway]
-    peers = [v for v in variants if not v.is_hatchway]
+    peers = sorted((v for v in variants if not v.is_hatchway), key=lambda v: v.name != "granian")  # granian first
     if ours and peers:
-        rows = []
-        for h in ours:
-            for p in peers:
-                row = [f"{h.name} / {p.name}"]
-                for s in scenarios:
-                    a, b = key(h, s)["median_rps"], key(p, s)["median_rps"]
-                    row.append(f"{a / b:.2f}x" if a and b else "-")
-                rows.append(row)
+        def ratios(field, peer_list):
+            rows = []
+            for p in peer_list:
+                for h in ours:
+                    row = [f"{h.name} / {p.name}"]
+                    for s in scenarios:
+                        a, b = key(h, s).get(field), key(p, s).get(field)
+                        row.append(f"{a / b:.2f}x" if a and b else "-")
+                    rows.append(row)
+            return rows
+
         out += ["", "Ratio of hatchway to each peer (median req/s; > 1 means hatchway is faster):", ""]
-        out.append(markdown_table(["ratio"] + names, rows))
+        out.append(markdown_table(["ratio"] + names, ratios("median_rps", peers)))
+        granian = [p for p in peers if p.name == "granian"]
+        if granian:
+            out += ["", "Against granian, server CPU per request and p99 latency (< 1 means hatchway uses less):", ""]
+            out.append(markdown_table(["CPU µs/req ratio"] + names, ratios("median_cpu_us_per_req", granian)))
+            out.append("")
+            out.append(markdown_table(["p99 ratio"] + names, ratios("median_p99_ms", granian)))
 
     problems = []
     sampled = [c["cpu_busy_before_pct"] for c in cells if "cpu_busy_before_pct" in c]

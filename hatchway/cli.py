@@ -56,17 +56,6 @@ def load_application(spec: str | None):
         raise CommandError(str(exc)) from None
 
 
-def version() -> str:
-    from . import __version__
-
-    text = f"hatchway {__version__}"
-    try:
-        from .build import describe  # added by the build: commit, date, dirty flag
-    except ImportError:
-        return text
-    return f"{text} ({describe()})"
-
-
 def _add_option(parser, opt) -> None:
     shown = opt.default not in (None, [], False, "")
     text = opt.help + (f" (default: {', '.join(opt.default) if isinstance(opt.default, list) else opt.default})"
@@ -90,7 +79,8 @@ def _add_option(parser, opt) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hatchway", description="hatchway: a strict, fast WSGI server. Every option can also "
                      "be set as HATCHWAY_<FLAG> (--keep-alive: HATCHWAY_KEEP_ALIVE) or in a TOML file (-c).")
-    parser.add_argument("-v", "--version", action="version", version=version())
+    from .build import VersionAction  # `hatchway --version` names the build (pure or mypyc) that is running
+    parser.add_argument("-v", "--version", action=VersionAction, help="print the version and build, then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     serve = sub.add_parser("serve", help="serve a WSGI application")
     for opt in TUNABLES:

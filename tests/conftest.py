@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cor
 from rawhttp import RunningServer, thread_modes  # noqa: E402
 
 # Every serving-core rule is checked with the app inline on the event loop and with threads (the
-# stall hand-off by default; HATCHWAY_TEST_MODE picks one mode for the whole suite: rawhttp.py).
+# stall hand-off by default; HWTEST_MODE picks one mode for the whole suite: rawhttp.py).
 THREAD_MODES = thread_modes()
 
 

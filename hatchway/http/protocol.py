@@ -13,6 +13,8 @@ flood of tiny pipelined requests costs bytes, not request objects.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import tempfile
 from collections import deque
 
@@ -57,14 +59,15 @@ class Body:
 
     __slots__ = ("chunks", "buffered", "received", "complete", "error", "discard", "file", "spill_at", "_file_pos")
 
+    error: Any  # None or a value: declared for mypyc
     def __init__(self, spill_at: int):
-        self.chunks = deque()
+        self.chunks: Any = deque()
         self.buffered = 0      # bytes held in chunks or file, not yet consumed
         self.received = 0      # bytes seen in total
         self.complete = False  # end of message reached
         self.error = None      # a Reject when the body turned out malformed or too big
         self.discard = False   # the reader is gone: count bytes, keep none
-        self.file = None
+        self.file: Any = None
         self.spill_at = spill_at
         self._file_pos = 0
 
@@ -181,6 +184,16 @@ class Request:
         "method", "target", "version", "headers", "keep_alive", "content_length", "chunked",
         "expect_continue", "body", "has_body",
     )
+    method: Any
+    target: Any
+    version: Any
+    headers: Any
+    keep_alive: Any
+    content_length: Any
+    chunked: Any
+    expect_continue: Any
+    body: Any
+    has_body: Any
 
     def __repr__(self):
         return f"<Request {self.method} {self.target!r} HTTP/{self.version}>"
@@ -195,13 +208,16 @@ class RequestParser:
         "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
     )
 
+    _cl: Any  # None or a value: declared for mypyc
+    _te: Any  # None or a value: declared for mypyc
+    _expect: Any  # None or a value: declared for mypyc
     def __init__(self, limits: Limits = Limits(), spill_at: int = 1 << 20):
         self.limits = limits
         self.spill_at = spill_at
-        self.queue = deque()
+        self.queue: Any = deque()
         self.closed = False    # no further bytes will be parsed
         self._parser = httptools.HttpRequestParser(self)
-        self._current = None   # the Request whose body is arriving
+        self._current: Any = None  # the Request whose body is arriving
         self._in_head = False
         self._head_bytes = 0
         self._queued = 0       # complete requests in queue, for max_pipelined
@@ -210,7 +226,7 @@ class RequestParser:
         self._max_size = limits.max_header_size
         self._max_field = limits.max_field_size or limits.max_header_size
         self._max_target = limits.max_target_size
-        self._backlog = None   # input held back, unparsed, while max_pipelined requests wait
+        self._backlog: Any = None   # input held back, unparsed, while max_pipelined requests wait
         self._eof = False
 
     @property

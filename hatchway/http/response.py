@@ -13,6 +13,8 @@ decision.  It does no I/O.  Rules (RFC 9112 6, 9110 6.4.1):
 """
 from __future__ import annotations
 
+from typing import Any
+
 from time import time as _time
 
 from .dates import http_date
@@ -60,6 +62,12 @@ class _Block:
     """The validated, encoded part of a head that depends only on the app's status and headers."""
 
     __slots__ = ("prefix", "code", "length", "app_close", "has_date", "has_server")
+    prefix: Any
+    code: Any
+    length: Any
+    app_close: Any
+    has_date: Any
+    has_server: Any
 
 
 _blocks: dict = {}
@@ -129,7 +137,7 @@ def _analyze(status, headers) -> _Block:
 
 
 _tail_second = -1
-_tail_server = None
+_tail_server: Any = None
 _tail = b""
 
 
@@ -148,8 +156,8 @@ def _date_server_tail(server: bytes) -> bytes:
 def frame(status, headers, method: str, version: str, keep_alive: bool, known_length=None,
           server: bytes = b"hatchway") -> Framing:
     try:
-        key = (status, tuple(headers))
-        block = _blocks.get(key)
+        key: Any = (status, tuple(headers))
+        block: Any = _blocks.get(key)
     except TypeError:  # unhashable pieces: validate without caching
         key = block = None
     if block is None:

@@ -12,6 +12,8 @@ allocation.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import errno
 import logging
 import os
@@ -53,7 +55,8 @@ class _Handshake:
     def on_readable(self):
         self._step()
 
-    on_writable = on_readable
+    def on_writable(self):  # a method, not an alias: a compiled (mypyc) class drops function-valued attributes
+        self._step()
 
     def _step(self):
         import ssl  # loaded already: the listener's context made this socket
@@ -91,6 +94,10 @@ class _Handshake:
 class Worker:
     """Serve `listeners` with connections from `connection_factory` until shut down."""
 
+    on_tick: Any  # None or a value: declared for mypyc
+    pool: Any  # None or a value: declared for mypyc
+    _owner: Any  # None or a value: declared for mypyc
+    handoff: Any  # None or a value: declared for mypyc
     def __init__(self, listeners, connection_factory, config: ServerConfig | None = None):
         self.listeners = {listener.fd: listener for listener in listeners}
         self.connection_factory = connection_factory
@@ -103,7 +110,7 @@ class Worker:
         self.pool = ThreadPool(self.config.threads) if mode == "pool" else self.handoff
         self._owner = None  # the token of the thread running the loop (None: handed off, not yet taken)
         self._poll_interval = TICK
-        self._epoll = None
+        self._epoll: Any = None
         self._wake_r = self._wake_w = -1
         self._calls: deque = deque()
         self._stop_requested = False
@@ -277,7 +284,7 @@ class Worker:
             events = epoll_poll(timeout)
             self.now = now = monotonic()
             for fd, ev in events:
-                conn = conns.get(fd)
+                conn: Any = conns.get(fd)
                 if conn is not None:
                     try:
                         if ev & read_events:
@@ -370,7 +377,7 @@ class Worker:
             try:
                 if listener.ssl_context is not None:
                     sock = listener.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                    conn = _Handshake(self, sock, addr, listener)
+                    conn: Any = _Handshake(self, sock, addr, listener)
                 else:
                     conn = factory(self, sock, addr, listener)
             except OSError as exc:

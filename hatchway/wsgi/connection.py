@@ -13,6 +13,8 @@ Exactly one thread owns a connection at a time: the loop, or the pool thread it 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import os
 import select
@@ -78,6 +80,16 @@ class HTTPConnection:
         "handoff", "claim", "in_write", "spill", "continue_for",
     )
 
+    req: Any  # None or a value: declared for mypyc
+    result: Any  # None or a value: declared for mypyc
+    pending: Any  # None or a value: declared for mypyc
+    framing: Any  # None or a value: declared for mypyc
+    status: Any  # None or a value: declared for mypyc
+    headers: Any  # None or a value: declared for mypyc
+    iterator: Any  # None or a value: declared for mypyc
+    claim: Any  # None or a value: declared for mypyc
+    spill: Any  # None or a value: declared for mypyc
+    continue_for: Any  # None or a value: declared for mypyc
     def __init__(self, worker, sock, addr, env_base, gateway):
         self.worker = worker
         self.gateway = gateway

@@ -96,8 +96,12 @@ class EmptyInput:
     def read(self, size=-1) -> bytes:
         return b""
 
-    read1 = read
-    readline = read
+    # Methods, not aliases: a compiled (mypyc) class drops class attributes bound to functions.
+    def read1(self, size=-1) -> bytes:
+        return b""
+
+    def readline(self, size=-1) -> bytes:
+        return b""
 
     def readlines(self, hint=-1) -> list:
         return []

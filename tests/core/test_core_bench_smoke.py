@@ -6,19 +6,28 @@ import sys
 from support import ROOT
 
 
+SIX = ("ka-hello", "close-hello", "ka-json", "post-echo", "stream", "big")
+
+
 def test_server_bench_runner_measures_hatchway_on_every_scenario(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "bench/servers.py", "--quick", "--servers", "hatchway-t0,hatchway-t8",
-         "--scenarios", "ka-hello,close-hello,post-echo,stream,big", "--out", str(out)],
+        [sys.executable, "bench/servers.py", "--quick", "--servers", "hatchway-default,hatchway-t8",
+         "--out", str(out)],  # no --scenarios: the default run is all six
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stdout
     data = json.loads(out.read_text())
-    text = json.dumps(data)
-    for scenario in ("ka-hello", "close-hello", "post-echo", "stream", "big"):
-        assert scenario in text
-    assert "hatchway-t0" in result.stdout and "hatchway-t8" in result.stdout
+    cells = data["cells"]
+    assert sorted((c["server"], c["scenario"]) for c in cells) == sorted(
+        (server, scenario) for server in ("hatchway-default", "hatchway-t8") for scenario in SIX)
+    for cell in cells:
+        # Every cell carries the server's CPU per request and its p99, measured, not defaulted.
+        assert cell["requests"] > 0 and cell["server_cpu_s"] > 0, cell
+        assert cell["cpu_us_per_req"] == round(1e6 * cell["server_cpu_s"] / cell["requests"], 2)
+        assert cell["latency_ms"]["99"] > 0
+    assert "Server CPU per request" in result.stdout and "p99 latency" in result.stdout
+    assert "hatchway-default" in result.stdout and "hatchway-t8" in result.stdout
 
 
 def test_hot_path_bench_runs():

@@ -28,14 +28,14 @@ CTL_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 DEFAULT_TIMEOUT = 10.0
 
 # The concurrency mode every server started by these helpers runs in, for the CI matrix:
-#   HATCHWAY_TEST_MODE=auto    mode-parametrized tests run once, with 8 threads, stall hand-off (the default)
-#   HATCHWAY_TEST_MODE=inline  mode-parametrized tests run once, inline (--threads 0)
-#   HATCHWAY_TEST_MODE=pool    mode-parametrized tests run once, 8 threads, --concurrency pool; every
+#   HWTEST_MODE=auto    mode-parametrized tests run once, with 8 threads, stall hand-off (the default)
+#   HWTEST_MODE=inline  mode-parametrized tests run once, inline (--threads 0)
+#   HWTEST_MODE=pool    mode-parametrized tests run once, 8 threads, --concurrency pool; every
 #                              server with threads is a pool
 #   unset                      each test's own modes (threads 0 = inline, threads N = the default, auto)
-TEST_MODE = os.environ.get("HATCHWAY_TEST_MODE", "")
+TEST_MODE = os.environ.get("HWTEST_MODE", "")
 if TEST_MODE not in ("", "auto", "inline", "pool"):
-    raise RuntimeError(f"HATCHWAY_TEST_MODE must be auto, inline or pool, not {TEST_MODE!r}")
+    raise RuntimeError(f"HWTEST_MODE must be auto, inline or pool, not {TEST_MODE!r}")
 
 
 def thread_modes(default=(0, 4)):
@@ -48,7 +48,7 @@ def thread_modes(default=(0, 4)):
 
 
 def server_mode(threads, options):
-    """(threads, options) for make_server under HATCHWAY_TEST_MODE.  The mode-parametrized tests get
+    """(threads, options) for make_server under HWTEST_MODE.  The mode-parametrized tests get
     their threads from thread_modes(); a test that asks for threads itself (it tests threads) keeps
     them, in the run's concurrency."""
     if TEST_MODE in ("auto", "pool") and threads:

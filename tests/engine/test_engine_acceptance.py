@@ -3,7 +3,7 @@
 Real sockets against a server in this process.  The latency bounds (50 ms) are the issue's own;
 everything else waits on conditions with generous deadlines.  "auto" is the default (the stall
 hand-off, 8 threads); "pool" is `--threads 8 --concurrency pool`; "inline" is `--threads 0`.
-These tests name their modes themselves, so HATCHWAY_TEST_MODE does not change them.
+These tests name their modes themselves, so HWTEST_MODE does not change them.
 """
 from __future__ import annotations
 
