@@ -90,6 +90,9 @@ class HTTPConnection:
     claim: Any  # None or a value: declared for mypyc
     spill: Any  # None or a value: declared for mypyc
     continue_for: Any  # None or a value: declared for mypyc
+    rid: Any  # None or a value: declared for mypyc
+    error: Any  # None or a value: declared for mypyc
+    access: Any  # None or an Observer: declared for mypyc
     def __init__(self, worker, sock, addr, env_base, gateway):
         self.worker = worker
         self.gateway = gateway
