@@ -198,7 +198,9 @@ TUNABLES = [
 ]
 _OPTIONS = {opt.dest: opt for opt in TUNABLES}
 # Set by hatchway itself between its own processes, not by the operator.
-INTERNAL_ENV = frozenset({"HATCHWAY_RELOAD_FD", "HATCHWAY_RELOAD_READY"})
+# Read by the reloader handshake, and by the build (pip install) rather than by the server: a shell that
+# exported HATCHWAY_COMPILE for `pip install .` must still be able to serve.
+INTERNAL_ENV = frozenset({"HATCHWAY_RELOAD_FD", "HATCHWAY_RELOAD_READY", "HATCHWAY_COMPILE"})
 # Spelt after the setting instead of the flag before the names were aligned; still read, with a warning.
 OLD_ENV = {opt.old_env: opt for opt in TUNABLES if opt.old_env != opt.env}
 KNOWN_ENV = frozenset({opt.env for opt in TUNABLES} | set(OLD_ENV) | INTERNAL_ENV)

@@ -110,6 +110,13 @@ def test_unknown_hatchway_variable_is_one_line_and_exit_2(workdir, pid_app):
     assert "HATCHWAY_KEEP_ALIVE" in line
 
 
+def test_the_build_variable_is_not_a_server_setting(workdir, pid_app):
+    # HATCHWAY_COMPILE is read by `pip install .` (docs/build.md); a shell that exported it can still serve.
+    line = one_line_error(run_cli(["serve", "app:app", "-b", "127.0.0.1:0"], workdir,
+                                  {"HATCHWAY_COMPILE": "mypyc", "HATCHWAY_THREDS": "4"}))
+    assert "HATCHWAY_THREDS" in line and "HATCHWAY_COMPILE" not in line
+
+
 def test_bare_port_binds_loopback(start_server, pid_app, kit):
     port = free_port()
     srv = start_server("--bind", str(port), bind=False).ready()
