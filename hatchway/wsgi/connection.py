@@ -336,12 +336,13 @@ class HTTPConnection:
                 # The monitor got there first; its detach() may still be on its way.
                 self.blocking = True
 
-    def _await_next(self) -> None:
+    def _await_next(self, now: float = -1.0) -> None:
         if self.peer_eof or self.parser.closed and not self.parser.queue:
             self.close()
             return
         in_head = self.parser._in_head
-        now = self.worker.now
+        if now < 0.0:
+            now = self.worker.now  # the loop thread's clock, updated per event
         if in_head:
             if self.state != HEAD:
                 self.state = HEAD
@@ -378,8 +379,7 @@ class HTTPConnection:
                     if self.state == DRAIN or self.state == LINGER:
                         self.worker.resume(self)
                     return
-            self.worker.now = max(self.worker.now, _monotonic())
-            self._await_next()
+            self._await_next(_monotonic())  # a pool thread's own clock: worker.now is the loop's
             if self.state != CLOSED:
                 self.worker.resume(self)
         except Exception:
@@ -685,7 +685,7 @@ class HTTPConnection:
             self.drain_start = body.received
             self.state = DRAIN
             self.idle = False
-            self.worker.now = now = max(self.worker.now, _monotonic())
+            now = _monotonic()  # maybe on a pool thread: never write the loop's worker.now
             self.body_start = now
             self.deadline = now + gateway.config.body_timeout
             return False
@@ -887,8 +887,7 @@ class HTTPConnection:
             self.access.engine(self, status, reason, sent, pending)
         self.state = LINGER
         self.idle = False
-        self.worker.now = max(self.worker.now, _monotonic())
-        self.deadline = self.worker.now + self.gateway.config.linger_timeout
+        self.deadline = _monotonic() + self.gateway.config.linger_timeout
         if hand_back:
             self.worker.resume(self)
 
@@ -904,8 +903,7 @@ class HTTPConnection:
         self.parser.closed = True
         self.state = LINGER
         self.idle = False
-        self.worker.now = now = max(self.worker.now, _monotonic())
-        self.deadline = now + self.gateway.config.linger_timeout
+        self.deadline = _monotonic() + self.gateway.config.linger_timeout
 
     def _on_eof(self) -> None:
         self.peer_eof = True
