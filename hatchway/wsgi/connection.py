@@ -665,7 +665,14 @@ class HTTPConnection:
         f = self.framing
         obs = self.access
         if obs is not None:  # observer hook: the last byte of the response is written
-            obs.exchange(self, req, f.code if f else 0)
+            raw = obs.raw
+            if raw is None:
+                obs.exchange(self, req, f.code if f else 0)
+            else:  # metrics alone: exchange()'s count, recorded here and bucketed once a second
+                now = _monotonic()
+                ready = self.ready_at
+                raw.extend((req.method, f.code if f else 0, now - ready, self.started - ready))
+                self.ready_at = now  # a pipelined request behind this one is ready from now
         self.parser.request_done()
         self.req = None
         if self.close_after or f is None or not f.keep_alive or close_asked:

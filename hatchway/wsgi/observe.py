@@ -17,10 +17,6 @@ import logging
 import os
 import time
 
-from bisect import bisect_left as _bisect
-
-from ..server.metrics import DURATION_BUCKETS as _DURATION_BUCKETS
-from ..server.metrics import QUEUE_BUCKETS as _QUEUE_BUCKETS
 from .logformat import compile_format
 
 access_log = logging.getLogger("hatchway.access")
@@ -31,7 +27,7 @@ _MAX_ID = 200
 
 class Observer:
     __slots__ = ("format", "metrics", "request_id", "server_timing", "wraps", "phases", "worker", "trusted",
-                 "_log")
+                 "_log", "raw")
 
     def __init__(self, config, metrics=None, trusted=None):
         self.format = compile_format(config.access_log_format) if config.access_log else None
@@ -45,6 +41,10 @@ class Observer:
         # logger.handle(makeRecord(...)), not logger.info: .info walks the stack for the caller's file
         # and line on every call, a third of a line's cost, for fields an access log never prints.
         self._log = access_log
+        # Metrics alone (no log line, no id, no header): the connection records into WorkerMetrics.raw
+        # itself at the end of an exchange, without calling exchange() (a Python call and a clock
+        # read more than the record).  None when anything else listens.
+        self.raw = metrics.raw if metrics is not None and self.format is None and not self.wraps else None
 
     @classmethod
     def for_config(cls, config, metrics=None, trusted=None):
@@ -95,20 +95,8 @@ class Observer:
         ready = conn.ready_at if conn.ready_at <= started else started
         conn.ready_at = now  # a pipelined request behind this one is ready from now
         m = self.metrics
-        if m is not None:  # WorkerMetrics.observe, inlined: this is once per response
-            key = (req.method, code)
-            requests = m.requests
-            n = requests.get(key)
-            if n is None:
-                m.observe(req.method, code, now - ready, started - ready)
-            else:
-                requests[key] = n + 1
-                duration = now - ready
-                m.duration[_bisect(_DURATION_BUCKETS, duration)] += 1
-                m.duration_sum += duration
-                queue = started - ready
-                m.queue[_bisect(_QUEUE_BUCKETS, queue)] += 1
-                m.queue_sum += queue
+        if m is not None:  # recorded as the connection does when metrics alone listen (WorkerMetrics.raw)
+            m.raw.extend((req.method, code, now - ready, started - ready))
         if self.format is not None:
             app_done = conn.app_done if conn.app_done >= started else now
             self._line(conn, req, code, conn.sent, ready, started - ready, app_done - started, now - app_done,
