@@ -201,7 +201,24 @@ def raw(port, data: bytes, timeout=DEADLINE) -> bytes:
             chunks.append(chunk)
 
 
-class LoadClient:
+class _LoadThreads:
+    """The lifecycle the load clients share: start their threads on entry, stop and join them on exit."""
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(30)
+
+
+class LoadClient(_LoadThreads):
     """N threads of keep-alive GETs, bounded by count and time.
 
     A request that fails on a *reused* connection before any byte of the answer arrived is retried
@@ -225,19 +242,6 @@ class LoadClient:
         self.max_requests = max_requests
         self.deadline = time.monotonic() + max_seconds
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def stop(self):
-        self.stop_event.set()
-        for t in self.threads:
-            t.join(30)
 
     def wait_successes(self, n, timeout=DEADLINE):
         start = self.ok
@@ -336,7 +340,7 @@ def pid_app(write_app):
 
 
 # -- clients that never retry (issue 11: reloads must lose nothing even for them) --------------------
-class _NoRetryLoad:
+class _NoRetryLoad(_LoadThreads):
     """Threads of keep-alive traffic that never retry.  `errors` holds every failure; a refused new
     connection is counted apart (`refused`): after a full stop that is the only honest answer."""
 
@@ -350,19 +354,6 @@ class _NoRetryLoad:
         self.stop_event = threading.Event()
         self.deadline = time.monotonic() + max_seconds
         self.threads = [threading.Thread(target=self._guard, args=(i,), daemon=True) for i in range(threads)]
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def stop(self):
-        self.stop_event.set()
-        for t in self.threads:
-            t.join(30)
 
     def running(self) -> bool:
         return not self.stop_event.is_set() and time.monotonic() < self.deadline
