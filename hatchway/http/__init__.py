@@ -1,16 +1,16 @@
 """hatchway.http: HTTP/1.1 as a sans-I/O state machine (no sockets in here).
 
-* `protocol.RequestParser`: bytes in, `Request` / `ProtocolError` events out, pipelining queued.
+* `protocol.RequestParser`: bytes in, `Request` / `Rejection` events out, pipelining queued.
 * `response.frame`: the server's framing decision and the response head.
 * `policy`: every accept/reject rule and limit.
 * `handler.RequestHandler`: http.server-style handlers (do_GET...); `HTTPServer` runs them on the
   engine and is imported lazily from hatchway.wsgi (see hatchway.http.server).
 """
 from .policy import Limits, Reject
-from .protocol import Body, ProtocolError, Request, RequestParser
+from .protocol import Body, Rejection, Request, RequestParser
 from .response import Framing, InvalidResponse, frame
 
-__all__ = ["Limits", "Reject", "Body", "ProtocolError", "Request", "RequestParser", "Framing",
+__all__ = ["Limits", "Reject", "Body", "Rejection", "Request", "RequestParser", "Framing",
            "InvalidResponse", "frame", "RequestHandler", "BaseHTTPRequestHandler", "HTTPServer",
            "ThreadingHTTPServer"]
 

@@ -4,7 +4,7 @@
 
 * a `Request` when a head is complete (its `body` then fills as body bytes arrive, and
   `body.complete` turns true at the end of the message), or
-* a `ProtocolError` when the bytes break a rule of `policy`; nothing after it is parsed.
+* a `Rejection` when the bytes break a rule of `policy`; nothing after it is parsed.
 
 Pipelined requests queue up behind the one in flight: the caller answers each, strictly in
 order.  None is ever dropped: once `Limits.max_pipelined` requests are queued, further input is
@@ -40,8 +40,9 @@ FEED_SIZE = 65536
 FEED_SLICE = 4096
 
 
-class ProtocolError:
-    """An event: the request stream is broken at this point; answer `status`, then close."""
+class Rejection:
+    """An event (not an exception; `policy.Reject` is the exception a rule raises): the request stream
+    is broken at this point; answer `status`, then close."""
 
     __slots__ = ("status", "reason")
 
@@ -50,7 +51,7 @@ class ProtocolError:
         self.reason = reason
 
     def __repr__(self):
-        return f"<ProtocolError {self.status} {self.reason!r}>"
+        return f"<Rejection {self.status} {self.reason!r}>"
 
 
 class Body:
@@ -204,7 +205,7 @@ class RequestParser:
 
     __slots__ = (
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
-        "_expect", "_trailers", "_size", "_in_head", "_head_bytes", "_current", "_completed", "_queued",
+        "_expect", "_trailers", "_size", "in_head", "_head_bytes", "current", "_completed", "_queued",
         "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
     )
 
@@ -217,8 +218,8 @@ class RequestParser:
         self.queue: Any = deque()
         self.closed = False    # no further bytes will be parsed
         self._parser = httptools.HttpRequestParser(self)
-        self._current: Any = None  # the Request whose body is arriving
-        self._in_head = False
+        self.current: Any = None  # public, read-only outside: the Request whose body is arriving
+        self.in_head = False   # public, read-only outside: part of a head has arrived, not all of it
         self._head_bytes = 0
         self._queued = 0       # complete requests in queue, for max_pipelined
         self._completed = 0
@@ -228,11 +229,6 @@ class RequestParser:
         self._max_target = limits.max_target_size
         self._backlog: Any = None   # input held back, unparsed, while max_pipelined requests wait
         self._eof = False
-
-    @property
-    def in_head(self) -> bool:
-        """Part of a request head has arrived, and not all of it."""
-        return self._in_head
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, data) -> None:
@@ -255,7 +251,7 @@ class RequestParser:
                 self._backlog += view[start:]
                 return
             # Never hold back a body in flight: the app may be waiting on it (even with limit 1).
-            if self._queued >= limit and self._current is None:
+            if self._queued >= limit and self.current is None:
                 self._backlog = bytearray(view[start:])
                 return
             self._feed(view[start:start + FEED_SLICE])
@@ -275,7 +271,7 @@ class RequestParser:
             self.feed_eof()
 
     def _feed(self, data) -> None:
-        at_boundary = not self._in_head and self._current is None
+        at_boundary = not self.in_head and self.current is None
         self._completed = 0
         try:
             self._parser.feed_data(data)
@@ -298,7 +294,7 @@ class RequestParser:
             start = bytes(data[:256]) if at_boundary and not self._completed else None
             self._fail(policy.reject_for_parser_error(exc, start))
             return
-        if self._in_head:
+        if self.in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_size + FEED_SIZE:
                 self._fail(Reject(431, "Request header fields too large"))
@@ -310,7 +306,7 @@ class RequestParser:
         if self._backlog is not None:
             self._eof = True  # parse what is held back first
             return
-        cur = self._current
+        cur = self.current
         if cur is not None and not cur.body.complete:
             cur.body.error = Reject(400, "Connection closed mid-body")
         self.closed = True
@@ -320,18 +316,18 @@ class RequestParser:
         item = self.queue.popleft()
         if type(item) is Request:
             self._queued -= 1
-            if item is self._current and item.has_body:
+            if item is self.current and item.has_body:
                 item.body.discard = True
             if self._backlog is not None and self._queued < self.limits.max_pipelined:
                 self._resume()
 
     def _fail(self, reject: Reject) -> None:
-        cur = self._current
+        cur = self.current
         if cur is not None and not cur.body.complete:
             cur.body.error = reject
-        self.queue.append(ProtocolError(reject.status, reject.reason))
+        self.queue.append(Rejection(reject.status, reject.reason))
         self.closed = True
-        self._current = None
+        self.current = None
 
     # -- llhttp callbacks ----------------------------------------------------------------------
     def on_message_begin(self):
@@ -341,7 +337,7 @@ class RequestParser:
         self._cl = self._te = self._expect = None
         self._trailers = 0
         self._size = 0
-        self._in_head = True
+        self.in_head = True
         self._head_bytes = 0
         self._upgrade = False
 
@@ -362,7 +358,7 @@ class RequestParser:
         if (len(headers) + self._trailers >= self._max_count or self._size > self._max_size
                 or field > self._max_field):
             raise Reject(431, "Request header fields too large")
-        if not self._in_head:
+        if not self.in_head:
             self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
             return
         kind = _SPECIAL.get(name.lower()) if n in _SPECIAL_LENGTHS else None
@@ -383,7 +379,7 @@ class RequestParser:
 
     def on_headers_complete(self):
         p = self._parser
-        self._in_head = False
+        self.in_head = False
         version = p.get_http_version()
         if version != "1.1" and version != "1.0":
             policy.check_version(version, bool(self._headers))
@@ -429,20 +425,20 @@ class RequestParser:
             raise Reject(400, "Upgrade request with a body")
         req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
         self._queued += 1
-        self._current = req
+        self.current = req
         self.queue.append(req)
 
     def on_body(self, data):
-        cur = self._current
+        cur = self.current
         cur.body.append(data)
         if cur.chunked and cur.body.received > self.limits.max_body_size:
             raise Reject(413, "Request body too large")
 
     def on_message_complete(self):
-        cur = self._current
+        cur = self.current
         if cur.has_body:
             cur.body.complete = True
-        self._current = None
+        self.current = None
         self._completed += 1
         if not cur.keep_alive:
             self.closed = True

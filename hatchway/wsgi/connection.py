@@ -25,7 +25,7 @@ import tempfile
 import time
 
 from ..http import response as framing_rules
-from ..http.protocol import ProtocolError, Request, RequestParser
+from ..http.protocol import Rejection, Request, RequestParser
 from ..http.response import CHUNKED, CLOSE, LAST_CHUNK, LENGTH, NO_BODY, InvalidResponse, error_response, frame
 from .environ import build_environ
 from .errors import BodyError, ClientGone
@@ -230,7 +230,7 @@ class HTTPConnection:
         gateway = self.gateway
         while queue:
             item = queue[0]
-            if type(item) is ProtocolError:
+            if type(item) is Rejection:
                 self._reject(item.status, item.reason)
                 return
             req = item
@@ -238,7 +238,7 @@ class HTTPConnection:
             self.ready_at = self.worker.now  # observer hook: the request is parsed and ready
             if req.has_body and not body.complete:
                 if body.error is not None:
-                    parser.request_done()  # never dispatched; the ProtocolError behind it answers
+                    parser.request_done()  # never dispatched; the Rejection behind it answers
                     continue
                 if req.expect_continue and gateway.pool is None and self.continue_for is not req:
                     # Inline: no thread may block on this body, so the loop says 100 Continue at
@@ -340,7 +340,7 @@ class HTTPConnection:
         if self.peer_eof or self.parser.closed and not self.parser.queue:
             self.close()
             return
-        in_head = self.parser._in_head
+        in_head = self.parser.in_head
         if now < 0.0:
             now = self.worker.now  # the loop thread's clock, updated per event
         if in_head:
@@ -366,7 +366,7 @@ class HTTPConnection:
         try:
             while queue:
                 item = queue[0]
-                if type(item) is ProtocolError:
+                if type(item) is Rejection:
                     self._reject(item.status, item.reason, hand_back=True)
                     return
                 req = item
@@ -700,7 +700,7 @@ class HTTPConnection:
 
     def _drain_progress(self) -> None:
         parser = self.parser
-        cur = parser._current
+        cur = parser.current
         if cur is not None and not cur.body.complete and cur.body.discard:
             drained = cur.body.received - self.drain_start
             if drained > self.drain_left:
@@ -948,7 +948,7 @@ class HTTPConnection:
         for item in self.parser.queue:
             if type(item) is Request:
                 item.body.close()
-        cur = self.parser._current
+        cur = self.parser.current
         if cur is not None:
             cur.body.close()
         self.pending = None

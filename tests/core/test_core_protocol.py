@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hatchway.http import Limits, ProtocolError, Request, RequestParser
+from hatchway.http import Limits, Rejection, Request, RequestParser
 
 
 def parse(data, limits=Limits(), chunks=None):
@@ -16,7 +16,7 @@ def parse(data, limits=Limits(), chunks=None):
 
 
 def only_error(p):
-    errors = [e for e in p.queue if type(e) is ProtocolError]
+    errors = [e for e in p.queue if type(e) is Rejection]
     assert errors, list(p.queue)
     return errors[-1].status
 
@@ -162,7 +162,7 @@ def test_arbitrary_bytes_never_raise(data):
     p = RequestParser()
     p.feed(data)
     for item in p.queue:
-        assert type(item) in (Request, ProtocolError)
+        assert type(item) in (Request, Rejection)
 
 
 @settings(max_examples=100, deadline=None)

@@ -2,7 +2,7 @@
 
 * ``Conn``: a raw TCP client with a tiny *strict* HTTP/1.x response reader
   (status line, headers, Content-Length / chunked / close-delimited bodies).
-  Anything the reader finds malformed raises ``ProtocolError``.
+  Anything the reader finds malformed raises ``Rejection``.
 * ``RunningServer``: starts ``hatchway.wsgi.make_server`` on 127.0.0.1:0 and
   runs ``serve_forever`` in a background thread; ``close()`` shuts it down.
 * ``Recorder``: a recording echo WSGI app (every request it sees is kept).
@@ -56,7 +56,7 @@ def server_mode(threads, options):
     return threads, options
 
 
-class ProtocolError(AssertionError):
+class Rejection(AssertionError):
     """The server sent something that is not valid HTTP/1.1 framing."""
 
 
@@ -183,13 +183,13 @@ class Conn:
                 line = bytes(self.buf[: idx + 1])
                 del self.buf[: idx + 1]
                 if not line.endswith(b"\r\n"):
-                    raise ProtocolError(f"bare LF in {what}: {line!r}")
+                    raise Rejection(f"bare LF in {what}: {line!r}")
                 line = line[:-2]
                 if b"\r" in line:
-                    raise ProtocolError(f"bare CR in {what}: {line!r}")
+                    raise Rejection(f"bare CR in {what}: {line!r}")
                 return line
             if len(self.buf) > limit:
-                raise ProtocolError(f"{what} longer than {limit} bytes")
+                raise Rejection(f"{what} longer than {limit} bytes")
             if not self._fill(deadline):
                 raise Closed(f"connection closed while reading {what}; pending={bytes(self.buf)[:200]!r}")
 
@@ -212,7 +212,7 @@ class Conn:
         status_line = self.read_line(deadline, what="status line")
         m = STATUS_RE.match(status_line)
         if not m:
-            raise ProtocolError(f"bad status line {status_line!r}")
+            raise Rejection(f"bad status line {status_line!r}")
         raw = [status_line]
         headers = []
         while True:
@@ -221,13 +221,13 @@ class Conn:
             if line == b"":
                 break
             if line[:1] in (b" ", b"\t"):
-                raise ProtocolError(f"obs-fold in response: {line!r}")
+                raise Rejection(f"obs-fold in response: {line!r}")
             name, sep, value = line.partition(b":")
             if not sep or not TOKEN_RE.match(name):
-                raise ProtocolError(f"bad header line {line!r}")
+                raise Rejection(f"bad header line {line!r}")
             value = value.strip(b" \t")
             if CTL_IN_VALUE.search(value):
-                raise ProtocolError(f"control character in header value {line!r}")
+                raise Rejection(f"control character in header value {line!r}")
             headers.append((name.decode("ascii").lower(), value.decode("latin-1")))
         version = "HTTP/1." + m.group(1).decode()
         return version, int(m.group(2)), m.group(3).decode("latin-1"), headers, b"\r\n".join(raw) + b"\r\n"
@@ -240,7 +240,7 @@ class Conn:
             version, status, reason, headers, raw_head = self._read_head(deadline)
             if 100 <= status < 200:
                 if status == 101:
-                    raise ProtocolError("unexpected 101 Switching Protocols")
+                    raise Rejection("unexpected 101 Switching Protocols")
                 interim.append((status, headers))
                 continue
             break
@@ -248,15 +248,15 @@ class Conn:
         te = [v for k, v in headers if k == "transfer-encoding"]
         cl = [v for k, v in headers if k == "content-length"]
         if te and cl:
-            raise ProtocolError(f"response has both Transfer-Encoding and Content-Length: {headers}")
+            raise Rejection(f"response has both Transfer-Encoding and Content-Length: {headers}")
         if len(cl) > 1:
-            raise ProtocolError(f"response has several Content-Length headers: {cl}")
+            raise Rejection(f"response has several Content-Length headers: {cl}")
         if len(te) > 1 or (te and te[0].strip().lower() != "chunked"):
-            raise ProtocolError(f"unexpected response Transfer-Encoding {te}")
+            raise Rejection(f"unexpected response Transfer-Encoding {te}")
         if cl and not re.fullmatch(r"[0-9]+", cl[0]):
-            raise ProtocolError(f"bad response Content-Length {cl[0]!r}")
+            raise Rejection(f"bad response Content-Length {cl[0]!r}")
         if "date" not in names:
-            raise ProtocolError(f"response without Date header: {headers}")
+            raise Rejection(f"response without Date header: {headers}")
         if method == "HEAD" or status in (204, 304):
             body, framing = b"", "none"
         elif te:
@@ -273,13 +273,13 @@ class Conn:
             line = self.read_line(deadline, what="chunk size line")
             size_part = line.split(b";", 1)[0].strip(b" \t")
             if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size_part):
-                raise ProtocolError(f"bad chunk size line {line!r}")
+                raise Rejection(f"bad chunk size line {line!r}")
             size = int(size_part, 16)
             if size == 0:
                 break
             out += self.read_exact(size, deadline, what="chunk data")
             if self.read_exact(2, deadline, what="chunk CRLF") != b"\r\n":
-                raise ProtocolError("chunk data not followed by CRLF")
+                raise Rejection("chunk data not followed by CRLF")
         while self.read_line(deadline, what="trailer line") != b"":
             pass
         return bytes(out)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from rawhttp import Closed, ProtocolError, Recorder, wait_until
+from rawhttp import Closed, Rejection, Recorder, wait_until
 
 TEXT = [("Content-Type", "text/plain")]
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from rawhttp import Closed, ProtocolError, wait_until
+from rawhttp import Closed, Rejection, wait_until
 
 TEXT = [("Content-Type", "text/plain")]
 REQUIRED = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
@@ -238,7 +238,7 @@ def test_exc_info_after_headers_sent_aborts(serve):
     srv = serve(app)
     with srv.connect() as c:
         c.request()
-        with pytest.raises((Closed, ProtocolError)):
+        with pytest.raises((Closed, Rejection)):
             c.read_response()
 
 
@@ -283,7 +283,7 @@ def test_close_always_called(serve, scenario):
             assert c.read_response().body == b"abc"
         else:
             c.request()
-            with pytest.raises((Closed, ProtocolError)):
+            with pytest.raises((Closed, Rejection)):
                 c.read_response()
     wait_until(lambda: made and made[0].closed.is_set(), 5, message="close() on the app iterable")
 
@@ -374,7 +374,7 @@ def test_app_exception_after_headers_sent_aborts_connection(serve, caplog):
     srv = serve(app)
     with srv.connect() as c:
         c.request()
-        with pytest.raises((Closed, ProtocolError)):
+        with pytest.raises((Closed, Rejection)):
             c.read_response()
     with srv.connect() as c:
         c.request(target="/ok")
