@@ -14,18 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import errno
+import functools
 import logging
 import os
 import select
-import socket
 import threading
 import time
 from collections import deque
 
+from .acceptor import FULL, MORE, STARVED, Acceptor, accept_batch
 from .config import ServerConfig
 from .handoff import Handoff
+from .log_summary import LogSummary
 from .pool import ThreadPool
+from .tls_handshake import TLSHandshake
 
 log = logging.getLogger("hatchway.error")
 
@@ -33,62 +35,7 @@ EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 _READ_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
 TICK = 0.25
-_ACCEPT_BATCH = 64
-_ACCEPT_ERRORS_TO_PAUSE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-
-
-class _Handshake:
-    """A TLS connection before its handshake is done.  Lives on the loop, holds no thread."""
-
-    __slots__ = ("worker", "sock", "fd", "addr", "listener", "deadline", "idle", "idle_since")
-
-    def __init__(self, worker, sock, addr, listener):
-        self.worker = worker
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.addr = addr
-        self.listener = listener
-        self.deadline = worker.now + worker.config.header_timeout
-        self.idle = True
-        self.idle_since = worker.now
-
-    def on_readable(self):
-        self._step()
-
-    def on_writable(self):  # a method, not an alias: a compiled (mypyc) class drops function-valued attributes
-        self._step()
-
-    def _step(self):
-        import ssl  # loaded already: the listener's context made this socket
-
-        try:
-            self.sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self.worker.watch(self, EPOLLIN)
-            return
-        except ssl.SSLWantWriteError:
-            self.worker.watch(self, EPOLLOUT)
-            return
-        except (ssl.SSLError, OSError) as exc:
-            log.debug("TLS handshake with %s failed: %s", self.addr, exc)
-            self.close()
-            return
-        conn = self.worker.connection_factory(self.worker, self.sock, self.addr, self.listener)
-        self.worker.replace(self, conn)
-        conn.on_readable()  # decrypted bytes may already be waiting inside the TLS layer
-
-    def on_timeout(self):
-        self.close()
-
-    def stop_gracefully(self):
-        self.close()
-
-    def close(self):
-        self.worker.forget(self)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+EVICTED = "connection limit reached, longest-idle connection closed"  # the log summary's wording
 
 
 class Worker:
@@ -114,24 +61,26 @@ class Worker:
         self._wake_r = self._wake_w = -1
         self._calls: deque = deque()
         self._stop_requested = False
-        self._draining = False
+        self.draining = False
         self._stopped = threading.Event()
         self._stopped.set()
         self._running = False
-        self._accept_paused = False
+        self.acceptor = Acceptor(None, self.listeners)  # paused until serve_forever has an epoll
         self._closed = False
         self.on_tick = None  # optional hook called on every tick with `now` (liveness, reload checks)
         # Supervised workers: at drain start take what waits in the accept queue, then close the
         # listeners so that new connections are refused instead of queueing for nobody.
         self.close_listeners_on_stop = False
         self.abandoned = 0  # connections stuck past a hard timeout: the drain does not wait for them
+        self.log_summary = LogSummary(log)  # evictions and failed handshakes come in floods
+        self.loop_thread: Any = None  # the thread running the loop now (it moves under the hand-off)
 
     # -- life cycle -------------------------------------------------------------------------
     def serve_forever(self, poll_interval: float = TICK) -> None:
         if self._closed:
             raise RuntimeError("server is closed")
         self._stopped.clear()
-        self._draining = False
+        self.draining = False
         self._running = True
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe()
@@ -141,8 +90,8 @@ class Worker:
         if self._calls:
             # Queued before the pipe existed (a signal during start-up): their wake-up went nowhere.
             self._wake()
-        for fd in self.listeners:
-            self._epoll.register(fd, EPOLLIN)
+        self.acceptor.epoll = self._epoll
+        self.acceptor.resume()
         self._poll_interval = poll_interval
         if self.handoff is None:
             self.run_loop()
@@ -179,10 +128,13 @@ class Worker:
     def loop_owned(self) -> bool:
         return self._owner is not None and not self._stopped.is_set()
 
+    def in_loop_thread(self) -> bool:
+        return threading.current_thread() is self.loop_thread
+
     def shutdown(self, graceful: bool = True) -> None:
         """Stop serving; callable from any thread.  Returns when serve_forever has returned."""
         self.request_stop(graceful)
-        if self._running and threading.current_thread() is not getattr(self, "_loop_thread", None):
+        if self._running and not self.in_loop_thread():
             self._stopped.wait()
 
     def request_stop(self, graceful: bool = True) -> None:
@@ -222,7 +174,7 @@ class Worker:
 
     def resume(self, conn, events: int = EPOLLIN) -> None:
         """A pool thread gives conn back to the loop.  epoll is thread-safe; no wake-up needed."""
-        if self._stop_requested or self._draining:
+        if self._stop_requested or self.draining:
             # Let the loop thread decide, with the rest of the drain.
             self.call_soon(self._resume_on_loop, conn, events)
             return
@@ -231,7 +183,7 @@ class Worker:
         except (FileExistsError, ValueError, OSError):
             self.call_soon(self._resume_on_loop, conn, events)
             return
-        if self._accept_paused:
+        if self.acceptor.paused:
             self._wake()  # conn is idle again: the loop may evict it to admit a waiting client
 
     def _resume_on_loop(self, conn, events):
@@ -243,7 +195,7 @@ class Worker:
             self._epoll.modify(conn.fd, events)
         except (ValueError, OSError):
             return
-        if self._draining:
+        if self.draining:
             conn.stop_gracefully()
 
     def replace(self, old, new) -> None:
@@ -255,12 +207,8 @@ class Worker:
         if self.conns.get(fd) is conn:
             # No epoll unregister: closing the socket (which follows) removes it from epoll.
             del self.conns[fd]
-            if self._accept_paused:
+            if self.acceptor.paused:
                 self._wake()
-
-    @property
-    def draining(self) -> bool:
-        return self._draining
 
     # -- the loop -------------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -270,7 +218,7 @@ class Worker:
             pass
 
     def _loop(self, poll_interval: float) -> bool:
-        self._loop_thread = threading.current_thread()
+        self.loop_thread = threading.current_thread()
         self._owner = me = object()
         epoll_poll = self._epoll.poll
         conns = self.conns
@@ -325,9 +273,9 @@ class Worker:
                 fn(*args)
             except Exception:
                 log.exception("error in loop callback")
-        if self._accept_paused and self._room():
-            self._resume_accept()
-        if self._stop_requested and not self._draining:
+        if self.acceptor.paused and not self.draining and self._room():
+            self.acceptor.resume()
+        if self._stop_requested and not self.draining:
             self._begin_stop()
 
     def _room(self) -> bool:
@@ -342,52 +290,39 @@ class Worker:
                 except Exception:
                     log.exception("error in timeout handling")
                     conn.close()
-        if self._accept_paused and self._room():
-            self._resume_accept()
+        if self.acceptor.paused and not self.draining and self._room():
+            self.acceptor.resume()
+        self.log_summary.flush(now)
         if self.on_tick is not None:
             self.on_tick(now)
 
     # -- accepting ------------------------------------------------------------------------------
-    def _accept(self, listener) -> None:
-        conns = self.conns
-        limit = self.config.max_connections
-        factory = self.connection_factory
-        for _ in range(_ACCEPT_BATCH):
-            full = len(conns) >= limit
-            if full and not self._has_idle():
-                self._pause_accept()
-                return
-            try:
-                sock, addr = listener.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue
-            except OSError as exc:
-                if exc.errno in _ACCEPT_ERRORS_TO_PAUSE:
-                    log.error("accept failed: %s; pausing accept until a connection closes", exc.strerror)
-                    self._pause_accept()
-                    return
-                raise
-            if full:
-                self._evict_idle()
-            sock.setblocking(False)
-            if listener.kind != "tcp":
-                addr = ("", 0) if not addr else (addr, 0)
-            try:
-                if listener.ssl_context is not None:
-                    sock = listener.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                    conn: Any = _Handshake(self, sock, addr, listener)
-                else:
-                    conn = factory(self, sock, addr, listener)
-            except OSError as exc:
-                log.info("dropping connection from %s: %s", addr, exc)
-                sock.close()
-                continue
-            conns[conn.fd] = conn
-            self.watch(conn, EPOLLIN)
+    def _accept(self, listener) -> int:
+        status = accept_batch(listener.sock.accept, functools.partial(self._admit, listener), self._room)
+        if status == FULL or status == STARVED:
+            # Watched again from _on_wake or _tick once a connection closes (or every tick).
+            self.acceptor.pause()
+        return status
+
+    def _admit(self, listener, sock, addr) -> None:
+        if len(self.conns) >= self.config.max_connections:
+            self._evict_idle()
+        sock.setblocking(False)
+        if listener.kind != "tcp":
+            addr = ("", 0) if not addr else (addr, 0)
+        try:
             if listener.ssl_context is not None:
-                conn.on_readable()
+                conn: Any = TLSHandshake(self, sock, addr, listener)
+            else:
+                conn = self.connection_factory(self, sock, addr, listener)
+        except OSError as exc:
+            log.info("dropping connection from %s: %s", addr, exc)
+            sock.close()
+            return
+        self.conns[conn.fd] = conn
+        self.watch(conn, EPOLLIN)
+        if listener.ssl_context is not None:
+            conn.on_readable()
 
     def _has_idle(self) -> bool:
         for conn in list(self.conns.values()):
@@ -404,38 +339,17 @@ class Worker:
                 oldest = conn
         if oldest is None:
             return False
-        log.info("connection limit (%d) reached: closing the longest-idle connection", self.config.max_connections)
+        self.log_summary.note(self.now, logging.INFO, EVICTED,
+                              "connection limit (%d) reached: closing the longest-idle connection",
+                              self.config.max_connections)
         oldest.close()
         return True
 
-    def _pause_accept(self) -> None:
-        if not self._accept_paused:
-            self._accept_paused = True
-            for fd in self.listeners:
-                try:
-                    self._epoll.unregister(fd)
-                except (FileNotFoundError, OSError):
-                    pass
-
-    def _resume_accept(self) -> None:
-        if self._accept_paused and not self._draining:
-            self._accept_paused = False
-            for fd in self.listeners:
-                try:
-                    self._epoll.register(fd, EPOLLIN)
-                except (FileExistsError, OSError):
-                    pass
-
     # -- stopping -------------------------------------------------------------------------------
     def _begin_stop(self) -> None:
-        self._draining = True
+        self.draining = True
         self._stop_deadline = self.now + (self.config.graceful_timeout if self._graceful else 0.0)
-        for fd in self.listeners:
-            try:
-                self._epoll.unregister(fd)
-            except (FileNotFoundError, OSError):
-                pass
-        self._accept_paused = True
+        self.acceptor.pause()
         if self.close_listeners_on_stop:
             if self._graceful:
                 self._take_backlog()
@@ -452,17 +366,15 @@ class Worker:
         """Accept every connection already queued, so closing the listener resets none of them."""
         for listener in self.listeners.values():
             for _ in range(64):
-                before = len(self.conns)
                 try:
-                    self._accept(listener)
+                    if self._accept(listener) != MORE:
+                        break
                 except OSError as exc:
                     log.warning("accepting the backlog of %s failed: %s", listener.name, exc)
                     break
-                if len(self.conns) - before < _ACCEPT_BATCH:
-                    break
 
     def _progress_stop(self, now: float) -> bool:
-        if not self._draining:
+        if not self.draining:
             self._begin_stop()
         if len(self.conns) <= self.abandoned:
             return True
@@ -482,6 +394,7 @@ class Worker:
             except Exception:
                 pass
         self.conns.clear()
+        self.log_summary.flush(self.now, force=True)
         try:
             self._epoll.close()
         finally:

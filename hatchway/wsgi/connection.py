@@ -482,7 +482,7 @@ class HTTPConnection:
     def _frame(self, known_length):
         req = self.req
         keep_alive = req.keep_alive
-        if keep_alive and (req.has_body or self.stop_after or self.peer_eof or self.worker._draining):
+        if keep_alive and (req.has_body or self.stop_after or self.peer_eof or self.worker.draining):
             keep_alive = self._keep_alive(req)
         f = frame(self.status, self.headers, req.method, req.version, keep_alive, known_length,
                   self.gateway.server_header)

@@ -310,7 +310,7 @@ class HTTPServer(WSGIServer):
             if not self._in_serve:
                 self._stop_asked = True  # a serve_forever() about to start returns at once
                 return
-        if threading.current_thread() is getattr(self.worker, "_loop_thread", None):
+        if self.worker.in_loop_thread():
             self.worker.request_stop()
             return
         # Not worker.shutdown(): it can wait forever on a request the starting loop has wiped.
@@ -319,7 +319,7 @@ class HTTPServer(WSGIServer):
             self.worker.request_stop()
 
     def server_close(self) -> None:
-        if self._in_serve and threading.current_thread() is not getattr(self.worker, "_loop_thread", None):
+        if self._in_serve and not self.worker.in_loop_thread():
             self.shutdown()  # closing sockets under a running loop would leave it spinning on nothing
         if self._bound:
             WSGIServer.server_close(self)
