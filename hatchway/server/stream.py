@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 
+from .acceptor import STARVED, STARVED_RETRY, Acceptor, accept_batch
 from .listeners import BindError, Listener, bind_tcp, bind_unix
 from .pool import ThreadPool
 from .prefork import Prefork, release_inherited_sockets
@@ -40,9 +41,6 @@ log = logging.getLogger("hatchway.error")
 
 CONCURRENCY = ("sync", "threads", "processes")
 DEFAULT_THREADS = 8
-_ACCEPT_BATCH = 64
-_ACCEPT_ERRORS_TO_PAUSE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-_ACCEPT_PAUSE = 0.1
 _INF = float("inf")
 
 
@@ -284,23 +282,23 @@ class _StreamServer:
             ep.register(self._wake_r, select.EPOLLIN)
             if stop_fd >= 0:
                 ep.register(stop_fd, select.EPOLLIN)
-            accepting = False
+            # Exclusive: prefork children share the socket; one is woken per connection.
+            acceptor = Acceptor(ep, (lfd,), exclusive=True)
             retry_at = 0.0
             while not self._shutdown_request:
-                want = self._has_slot() and time.monotonic() >= retry_at
-                if want != accepting:
-                    accepting = want
-                    if want:
-                        _register_listener(ep, lfd)
-                    else:
-                        ep.unregister(lfd)
+                # Watch the listener only while a handler slot is free: a full queue leaves
+                # connections in the kernel's backlog (backpressure), and watching would spin.
+                if self._has_slot() and time.monotonic() >= retry_at:
+                    acceptor.resume()
+                else:
+                    acceptor.pause()
                 timeout = poll_interval
-                if retry_at and not accepting:
+                if retry_at and acceptor.paused:
                     timeout = min(timeout, max(0.0, retry_at - time.monotonic()))
                 for fd, _ in ep.poll(timeout):
                     if fd == lfd:
-                        if self._accept_batch():
-                            retry_at = time.monotonic() + _ACCEPT_PAUSE
+                        if accept_batch(self.get_request, self._dispatch, self._may_accept) == STARVED:
+                            retry_at = time.monotonic() + STARVED_RETRY
                     elif fd == self._wake_r:
                         _drain(fd)
                     elif fd == stop_fd:
@@ -309,21 +307,8 @@ class _StreamServer:
         finally:
             ep.close()
 
-    def _accept_batch(self) -> bool:
-        """Accept while connections are waiting and the queue has room.  True when accept failed
-        for lack of resources (too many open files...): the loop pauses accepting briefly."""
-        for _ in range(_ACCEPT_BATCH):
-            if self._shutdown_request or not self._has_slot():
-                return False
-            try:
-                if self._accept_one() is None:
-                    return False
-            except OSError as exc:
-                if exc.errno in _ACCEPT_ERRORS_TO_PAUSE:
-                    log.error("accept failed: %s; pausing accept for %.1fs", exc.strerror, _ACCEPT_PAUSE)
-                    return True
-                raise
-        return False
+    def _may_accept(self) -> bool:
+        return not self._shutdown_request and self._has_slot()
 
     def _accept_one(self):
         """Accept one connection and dispatch it; None when none was waiting."""
@@ -331,6 +316,11 @@ class _StreamServer:
             request, client_address = self.get_request()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None
+        self._dispatch(request, client_address)
+        return request
+
+    def _dispatch(self, request, client_address) -> None:
+        """verify_request, then process_request (a thread of the pool, or this one)."""
         request.setblocking(True)
         try:
             allowed = self.verify_request(request, client_address)
@@ -339,7 +329,7 @@ class _StreamServer:
             allowed = False
         if not allowed:
             self.shutdown_request(request)
-            return request
+            return
         with self._lock:
             self._pending += 1
         try:
@@ -348,7 +338,6 @@ class _StreamServer:
             self._done()
             self.handle_error(request, client_address)
             self.shutdown_request(request)
-        return request
 
     def _serve_request(self, request, client_address) -> None:
         with self._lock:
@@ -505,14 +494,6 @@ class ForkingTCPServer(TCPServer):
 
 class ForkingUnixStreamServer(UnixStreamServer):
     default_concurrency = "processes"
-
-
-def _register_listener(ep, fd: int) -> None:
-    # EPOLLEXCLUSIVE: with prefork, a new connection wakes one child, not the whole herd.
-    try:
-        ep.register(fd, select.EPOLLIN | select.EPOLLEXCLUSIVE)
-    except OSError:
-        ep.register(fd, select.EPOLLIN)
 
 
 def _pipe():
