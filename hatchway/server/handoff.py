@@ -11,9 +11,10 @@ loop away instead of holding it.
 * The loop thread steals its own claim when it is about to block (a full socket under `write()`,
   a body read that must wait): blocking is only ever done off the loop.
 * `size` threads may be in the app at once; there are `size + 1`, the loop's included (the
-  serve_forever caller only waits: a stuck request can never hold it past a stop).  The loop runs an app inline only while a standby is
-  idle to relieve it; with none idle, requests queue (`submit`) and are served by threads as they
-  come back, in order, so the loop itself never stops accepting.
+  serve_forever caller only waits: a stuck request can never hold it past a stop).  The loop
+  runs an app inline only while a standby is idle to relieve it; with none idle, requests queue
+  (`submit`) and are served by threads as they come back, in order, so the loop itself never
+  stops accepting.
 
 Exactly one thread owns a connection at a time: the loop thread while the exchange is claimed; the
 thread that ran it, once stolen; the loop again after `resume`.
@@ -24,6 +25,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 log = logging.getLogger("hatchway.error")
 
@@ -34,23 +39,23 @@ class Handoff:
     __slots__ = ("worker", "size", "interval", "claim", "seq", "parked", "idle", "_cond", "_tasks",
                  "_loop_wanted", "_stopping", "_threads", "_monitor_event", "_monitor", "stalls")
 
-    def __init__(self, worker, size: int, interval: float = 0.002, name: str = "hatchway"):
+    def __init__(self, worker: Any, size: int, interval: float = 0.002, name: str = "hatchway") -> None:
         if size < 1:
             raise ValueError("the stall hand-off needs at least one standby thread")
         self.worker = worker
         self.size = size
         self.interval = interval
-        self.claim: list = []   # the exchange the loop runs inline right now (0 or 1 item)
+        self.claim: list[Any] = []   # the exchange the loop runs inline right now (0 or 1 item)
         self.seq = 0            # inline exchanges started: the monitor's notion of "the same one"
         self.parked = False     # the monitor sleeps until the next inline exchange
         self.idle = 0           # standby threads waiting (read without the lock: a hint)
         self.stalls = 0         # exchanges handed off so far
         self._cond = threading.Condition(threading.Lock())
-        self._tasks: deque = deque()
+        self._tasks: deque[Task] = deque()
         self._loop_wanted = False
         self._stopping = False
         self._monitor_event = threading.Event()
-        self._threads = []
+        self._threads: list[threading.Thread] = []
         # One more thread than may be in the app: whoever runs the loop.
         for i in range(size + 1):
             t = threading.Thread(target=self._standby, name=f"{name}-{i}", daemon=True)
@@ -60,7 +65,7 @@ class Handoff:
         self._monitor.start()
 
     # -- pool-shaped surface (serving wraps `submit` for load shedding) ---------------------------
-    def submit(self, fn, *args) -> None:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue fn(*args) for the next free thread (a connection waiting for one)."""
         with self._cond:
             self._tasks.append((fn, args))
@@ -85,7 +90,7 @@ class Handoff:
         self.parked = False
         self._monitor_event.set()
 
-    def steal(self, claim: list) -> bool:
+    def steal(self, claim: list[Any]) -> bool:
         """Take the exchange in `claim` off the loop: its thread keeps it and blocks as it needs,
         a standby runs the loop.  False when its thread already ended the claim (or lost it)."""
         try:
@@ -102,7 +107,7 @@ class Handoff:
         return True
 
     # -- threads --------------------------------------------------------------------------------
-    def _next(self):
+    def _next(self) -> Task | None:
         """Wait for work: run the loop (first), or serve a queued connection.  None to stop."""
         cond = self._cond
         with cond:

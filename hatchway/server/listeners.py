@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+from typing import Any
 
 
 class BindError(Exception):
@@ -15,7 +16,7 @@ class Listener:
 
     __slots__ = ("sock", "fd", "kind", "address", "ssl_context", "unlink_path", "name")
 
-    def __init__(self, sock, kind, ssl_context=None, unlink_path=None):
+    def __init__(self, sock: socket.socket, kind: str, ssl_context: Any = None, unlink_path: str | None = None) -> None:
         sock.setblocking(False)
         if kind == "tcp":
             # Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt here
@@ -94,7 +95,8 @@ def bind_tcp(host: str, port: int, backlog: int, reuse_port: bool = False) -> so
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         # An ASCII name as bytes: for a str CPython loads the idna codec (and unicodedata), ~0.4 MiB per worker.
-        infos = socket.getaddrinfo(host.encode() if host.isascii() else host, port, family if ":" in host else socket.AF_UNSPEC,
+        name = host.encode() if host.isascii() else host
+        infos = socket.getaddrinfo(name, port, family if ":" in host else socket.AF_UNSPEC,
                                    socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise BindError(f"cannot resolve {host!r}: {exc.strerror}") from None

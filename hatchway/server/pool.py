@@ -5,17 +5,19 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("hatchway.error")
 
 
 class ThreadPool:
-    def __init__(self, size: int, name: str = "hatchway"):
+    def __init__(self, size: int, name: str = "hatchway") -> None:
         if size < 1:
             raise ValueError("a thread pool needs at least one thread")
         self.size = size
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = []
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._busy = 0
         self._lock = threading.Lock()
         for i in range(size):
@@ -23,8 +25,8 @@ class ThreadPool:
             t.start()
             self._threads.append(t)
 
-    def submit(self, fn, *args) -> None:
-        self._queue.put((fn, args, time.monotonic()))
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._queue.put((fn, args))
 
     @property
     def busy(self) -> int:
@@ -41,7 +43,7 @@ class ThreadPool:
             item = get()
             if item is None:
                 return
-            fn, args, _queued_at = item
+            fn, args = item
             with lock:
                 self._busy += 1
             try:

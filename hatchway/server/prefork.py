@@ -22,6 +22,7 @@ import socket
 import stat
 import sys
 import time
+from collections.abc import Callable, Collection
 
 log = logging.getLogger("hatchway.error")
 
@@ -30,7 +31,7 @@ RESPAWN_DELAY = 1.0
 
 
 class Prefork:
-    def __init__(self, count: int, child_main, graceful_timeout: float = 30.0):
+    def __init__(self, count: int, child_main: Callable[[int], int | None], graceful_timeout: float = 30.0) -> None:
         if count < 1:
             raise ValueError("a prefork pool needs at least one process")
         self.count = count
@@ -155,7 +156,7 @@ class Prefork:
                 os._exit(code)
 
 
-def release_inherited_sockets(keep) -> None:
+def release_inherited_sockets(keep: Collection[int]) -> None:
     """In a child: let go of the stream sockets inherited from the parent, except `keep` (fds).
 
     A forked child holds a copy of every socket the parent had open: its own client connections,

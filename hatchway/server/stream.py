@@ -31,6 +31,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from .acceptor import STARVED, STARVED_RETRY, Acceptor, accept_batch
 from .listeners import BindError, Listener, bind_tcp, bind_unix
@@ -67,9 +69,9 @@ class _StreamServer:
     timeout = None                 # handle_request() waits this long; None waits forever
     default_concurrency = "sync"
 
-    def __init__(self, server_address, RequestHandlerClass, bind_and_activate: bool = True, *,
-                 concurrency: str | None = None, threads: int | None = None, queue_size: int | None = None,
-                 processes: int | None = None, graceful_timeout: float = 30.0):
+    def __init__(self, server_address: Any, RequestHandlerClass: Callable[..., Any], bind_and_activate: bool = True,
+                 *, concurrency: str | None = None, threads: int | None = None, queue_size: int | None = None,
+                 processes: int | None = None, graceful_timeout: float = 30.0) -> None:
         if concurrency is None:
             concurrency = "threads" if threads else "processes" if processes else self.default_concurrency
         if concurrency not in CONCURRENCY:
@@ -97,20 +99,20 @@ class _StreamServer:
             raise ValueError(f"queue_size must be >= 0, not {queue_size}")
         self.queue_size = queue_size if self.threads else 0
         self.graceful_timeout = graceful_timeout
-        self.socket = None
-        self._listener = None
+        self.socket: Any = None  # socketserver's attribute: the listening socket once bound
+        self._listener: Listener | None = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0          # accepted and not finished: waiting in the queue or being handled
         self._running = 0          # being handled right now
         self._want_wake = False    # the accept loop paused on a full queue and wants to hear of room
-        self._active: set = set()  # sockets whose handler is running (for a forced close)
+        self._active: set[socket.socket] = set()  # sockets whose handler is running (for a forced close)
         self._abandon = False      # server_close ran out of patience: close queued connections unserved
-        self._pool = None
-        self._prefork = None
+        self._pool: ThreadPool | None = None
+        self._prefork: Prefork | None = None
         self._wake_r, self._wake_w = _pipe()
         self._shutdown_request = False
-        self._serving_thread = None
+        self._serving_thread: threading.Thread | None = None
         self._is_shut_down = threading.Event()
         self._is_shut_down.set()
         self._closed = False
@@ -126,18 +128,19 @@ class _StreamServer:
     def server_bind(self) -> None:
         """Bind and listen (hatchway's listeners do both in one step; server_activate is a no-op)."""
         try:
-            self._listener = self._open_listener()
+            self._listener = listener = self._open_listener()
         except BindError as exc:
             raise _bind_error(exc) from None
-        self.socket = self._listener.sock
+        self.socket = listener.sock
         self.address_family = self.socket.family
-        self.server_address = self._listener.address
+        self.server_address = listener.address
 
     def server_activate(self) -> None:
         pass
 
     def fileno(self) -> int:
-        return self.socket.fileno()
+        sock: socket.socket = self.socket
+        return sock.fileno()
 
     # -- introspection -------------------------------------------------------------------------------
     @property
@@ -225,39 +228,40 @@ class _StreamServer:
         _close_fds(self._wake_r, self._wake_w)
         self._wake_r = self._wake_w = -1
 
-    def __enter__(self):
+    def __enter__(self) -> _StreamServer:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.server_close()
 
     # -- hooks (the socketserver names) ----------------------------------------------------------
-    def get_request(self):
-        return self.socket.accept()
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock: socket.socket = self.socket
+        return sock.accept()
 
-    def verify_request(self, request, client_address) -> bool:
+    def verify_request(self, request: socket.socket, client_address: Any) -> bool:
         return True
 
-    def process_request(self, request, client_address) -> None:
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
         if self._pool is not None:
             self._pool.submit(self._serve_request, request, client_address)
         else:
             self._serve_request(request, client_address)
 
-    def finish_request(self, request, client_address) -> None:
+    def finish_request(self, request: socket.socket, client_address: Any) -> None:
         self.RequestHandlerClass(request, client_address, self)
 
-    def shutdown_request(self, request) -> None:
+    def shutdown_request(self, request: socket.socket) -> None:
         try:
             request.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the peer may have closed already
         self.close_request(request)
 
-    def close_request(self, request) -> None:
+    def close_request(self, request: socket.socket) -> None:
         request.close()
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: socket.socket, client_address: Any) -> None:
         """Called (in the handling thread, inside `except`) when a handler raises."""
         exc = sys.exc_info()[1]
         peer = _peer(client_address)
@@ -310,7 +314,7 @@ class _StreamServer:
     def _may_accept(self) -> bool:
         return not self._shutdown_request and self._has_slot()
 
-    def _accept_one(self):
+    def _accept_one(self) -> socket.socket | None:
         """Accept one connection and dispatch it; None when none was waiting."""
         try:
             request, client_address = self.get_request()
@@ -319,7 +323,7 @@ class _StreamServer:
         self._dispatch(request, client_address)
         return request
 
-    def _dispatch(self, request, client_address) -> None:
+    def _dispatch(self, request: socket.socket, client_address: Any) -> None:
         """verify_request, then process_request (a thread of the pool, or this one)."""
         request.setblocking(True)
         try:
@@ -339,7 +343,7 @@ class _StreamServer:
             self.handle_error(request, client_address)
             self.shutdown_request(request)
 
-    def _serve_request(self, request, client_address) -> None:
+    def _serve_request(self, request: socket.socket, client_address: Any) -> None:
         with self._lock:
             if self._abandon:
                 abandon = True
@@ -371,7 +375,7 @@ class _StreamServer:
             self._want_wake = True
             return False
 
-    def _wait_slot(self, timeout) -> bool:
+    def _wait_slot(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while self._pending >= self._limit():
@@ -420,8 +424,9 @@ class _StreamServer:
                         request.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked on the socket
                     except OSError:
                         pass
-        self._pool.stop(timeout=max(1.0, self.graceful_timeout / 10))
-        self._pool = None
+        if self._pool is not None:
+            self._pool.stop(timeout=max(1.0, self.graceful_timeout / 10))
+            self._pool = None
 
     # -- prefork ---------------------------------------------------------------------------------
     def _supervise(self, poll_interval: float) -> None:
@@ -496,7 +501,7 @@ class ForkingUnixStreamServer(UnixStreamServer):
     default_concurrency = "processes"
 
 
-def _pipe():
+def _pipe() -> tuple[int, int]:
     r, w = os.pipe()
     os.set_blocking(r, False)
     os.set_blocking(w, False)
@@ -511,7 +516,7 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _close_fds(*fds) -> None:
+def _close_fds(*fds: int) -> None:
     for fd in fds:
         if fd >= 0:
             try:
@@ -520,7 +525,7 @@ def _close_fds(*fds) -> None:
                 pass
 
 
-def _peer(client_address) -> str:
+def _peer(client_address: Any) -> str:
     if isinstance(client_address, tuple) and client_address:
         host, port = client_address[:2]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import io
 import socket
+from typing import Any
 
 
 class BaseRequestHandler:
     """Override `handle()`; `setup()` and `finish()` are optional."""
 
-    def __init__(self, request, client_address, server):
+    def __init__(self, request: Any, client_address: Any, server: Any) -> None:
         self.request = request
         self.client_address = client_address
         self.server = server
@@ -80,7 +81,7 @@ class SocketWriter(io.BufferedIOBase):
     large response to a slow but live reader is not cut off.
     """
 
-    def __init__(self, sock, write_timeout, read_timeout):
+    def __init__(self, sock: socket.socket, write_timeout: float | None, read_timeout: float | None) -> None:
         self._sock = sock
         self._write_timeout = write_timeout
         self._read_timeout = read_timeout
@@ -88,7 +89,7 @@ class SocketWriter(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b) -> int:
+    def write(self, b: Any) -> int:
         if self.closed:
             raise ValueError("write to closed file")
         sock = self._sock
@@ -106,7 +107,7 @@ class SocketWriter(io.BufferedIOBase):
                 sock.settimeout(self._read_timeout)
         return total
 
-    def getbuffer(self):
+    def getbuffer(self) -> memoryview:
         raise io.UnsupportedOperation("getbuffer")
 
     def fileno(self) -> int:

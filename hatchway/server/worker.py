@@ -12,7 +12,8 @@ allocation.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import functools
 import logging
@@ -38,6 +39,21 @@ TICK = 0.25
 EVICTED = "connection limit reached, longest-idle connection closed"  # the log summary's wording
 
 
+class Connection(Protocol):
+    """What the loop needs of a connection (the module docstring's contract)."""
+
+    fd: int
+    deadline: float
+    idle: bool
+    idle_since: float
+
+    def on_readable(self) -> None: ...
+    def on_writable(self) -> None: ...
+    def on_timeout(self) -> None: ...
+    def stop_gracefully(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class Worker:
     """Serve `listeners` with connections from `connection_factory` until shut down."""
 
@@ -45,11 +61,12 @@ class Worker:
     pool: Any  # None or a value: declared for mypyc
     _owner: Any  # None or a value: declared for mypyc
     handoff: Any  # None or a value: declared for mypyc
-    def __init__(self, listeners, connection_factory, config: ServerConfig | None = None):
-        self.listeners = {listener.fd: listener for listener in listeners}
+    def __init__(self, listeners: Iterable[Any], connection_factory: Callable[..., Any],
+                 config: ServerConfig | None = None) -> None:
+        self.listeners: dict[int, Any] = {listener.fd: listener for listener in listeners}
         self.connection_factory = connection_factory
         self.config = config or ServerConfig()
-        self.conns: dict = {}
+        self.conns: dict[int, Connection] = {}  # fd -> connection (or TLS handshake)
         self.now = time.monotonic()
         mode = self.config.mode
         # auto: the hand-off's standby threads; also `pool`, so queue-wait shedding can wrap it.
@@ -59,7 +76,7 @@ class Worker:
         self._poll_interval = TICK
         self._epoll: Any = None
         self._wake_r = self._wake_w = -1
-        self._calls: deque = deque()
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._stop_requested = False
         self.draining = False
         self._stopped = threading.Event()
@@ -143,7 +160,7 @@ class Worker:
         self._stop_requested = True
         self._wake()
 
-    def call_soon(self, fn, *args) -> None:
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run fn(*args) on the loop thread, soon.  Thread-safe."""
         self._calls.append((fn, args))
         self._wake()
@@ -159,20 +176,20 @@ class Worker:
         self.listeners = {}
 
     # -- used by connections ------------------------------------------------------------------
-    def watch(self, conn, events: int) -> None:
+    def watch(self, conn: Any, events: int) -> None:
         try:
             self._epoll.modify(conn.fd, events)
         except FileNotFoundError:
             self._epoll.register(conn.fd, events)
 
-    def suspend(self, conn) -> None:
+    def suspend(self, conn: Any) -> None:
         """Stop watching conn: a pool thread owns it now."""
         try:
             self._epoll.unregister(conn.fd)
         except (FileNotFoundError, ValueError, OSError):
             pass
 
-    def resume(self, conn, events: int = EPOLLIN) -> None:
+    def resume(self, conn: Any, events: int = EPOLLIN) -> None:
         """A pool thread gives conn back to the loop.  epoll is thread-safe; no wake-up needed."""
         if self._stop_requested or self.draining:
             # Let the loop thread decide, with the rest of the drain.
@@ -186,7 +203,7 @@ class Worker:
         if self.acceptor.paused:
             self._wake()  # conn is idle again: the loop may evict it to admit a waiting client
 
-    def _resume_on_loop(self, conn, events):
+    def _resume_on_loop(self, conn: Connection, events: int) -> None:
         if self.conns.get(conn.fd) is not conn:
             return
         try:
@@ -198,10 +215,10 @@ class Worker:
         if self.draining:
             conn.stop_gracefully()
 
-    def replace(self, old, new) -> None:
+    def replace(self, old: Any, new: Any) -> None:
         self.conns[new.fd] = new
 
-    def forget(self, conn) -> None:
+    def forget(self, conn: Any) -> None:
         """conn is closing (any thread): drop it.  Must run before its fd is closed and reused."""
         fd = conn.fd
         if self.conns.get(fd) is conn:
@@ -232,7 +249,7 @@ class Worker:
             events = epoll_poll(timeout)
             self.now = now = monotonic()
             for fd, ev in events:
-                conn: Any = conns.get(fd)
+                conn: Connection | None = conns.get(fd)
                 if conn is not None:
                     try:
                         if ev & read_events:
@@ -297,14 +314,14 @@ class Worker:
             self.on_tick(now)
 
     # -- accepting ------------------------------------------------------------------------------
-    def _accept(self, listener) -> int:
+    def _accept(self, listener: Any) -> int:
         status = accept_batch(listener.sock.accept, functools.partial(self._admit, listener), self._room)
         if status == FULL or status == STARVED:
             # Watched again from _on_wake or _tick once a connection closes (or every tick).
             self.acceptor.pause()
         return status
 
-    def _admit(self, listener, sock, addr) -> None:
+    def _admit(self, listener: Any, sock: Any, addr: Any) -> None:
         if len(self.conns) >= self.config.max_connections:
             self._evict_idle()
         sock.setblocking(False)
