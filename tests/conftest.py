@@ -1,15 +1,10 @@
-"""Shared fixtures for the serving-core acceptance tests (tests/corpus, tests/integration)."""
-import os
-import sys
-
+"""Fixtures every directory may use.  Helpers live in tests/support (`from support import ...`)."""
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus"))
-
-from rawhttp import RunningServer, thread_modes  # noqa: E402
+from support import RunningServer, thread_modes
 
 # Every serving-core rule is checked with the app inline on the event loop and with threads (the
-# stall hand-off by default; HWTEST_MODE picks one mode for the whole suite: rawhttp.py).
+# stall hand-off by default; HWTEST_MODE picks one mode for the whole suite: support/rawhttp.py).
 THREAD_MODES = thread_modes()
 
 

@@ -49,11 +49,11 @@ def test_port_in_use_is_one_line_and_exit_2():
 def test_demo_app_with_access_log_and_clean_sigterm(cli):
     port = free_port()
     proc = cli("serve", "--bind", f"127.0.0.1:{port}", "--access-log", "-")
-    wait_for(lambda: can_connect(("127.0.0.1", port)), message="server up")
+    wait_for(lambda: can_connect(("127.0.0.1", port)), what="server up")
     out = subprocess.run(["curl", "-s", "-i", f"http://127.0.0.1:{port}/json"], capture_output=True, timeout=10)
     assert out.stdout.startswith(b"HTTP/1.1 200 OK")
     assert b'"server": "hatchway"' in out.stdout
-    wait_for(lambda: '"GET /json HTTP/1.1" 200' in proc.output(), message="access log line")
+    wait_for(lambda: '"GET /json HTTP/1.1" 200' in proc.output(), what="access log line")
     assert proc.stop(15) == 0
     assert "Traceback" not in proc.output()
 
@@ -61,7 +61,7 @@ def test_demo_app_with_access_log_and_clean_sigterm(cli):
 def test_sigint_stops_cleanly(cli):
     port = free_port()
     proc = cli("serve", "--bind", f"127.0.0.1:{port}")
-    wait_for(lambda: can_connect(("127.0.0.1", port)), message="server up")
+    wait_for(lambda: can_connect(("127.0.0.1", port)), what="server up")
     assert proc.stop(2) == 0
 
 
@@ -75,7 +75,7 @@ def test_factory_spec_and_threads(cli, tmp_path):
     port = free_port()
     cli("serve", "factoryapp:create(greeting='hello')", "--bind", f"127.0.0.1:{port}", "--threads", "4",
         cwd=tmp_path)
-    wait_for(lambda: can_connect(("127.0.0.1", port)), message="server up")
+    wait_for(lambda: can_connect(("127.0.0.1", port)), what="server up")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     for _ in range(3):  # keep-alive reuse
         conn.request("GET", "/")
@@ -94,7 +94,7 @@ def test_unix_ipv6_and_inherited_fd_listeners(cli, tmp_path):
     cli("serve", "--bind", f"unix:{path}", "--bind", f"[::1]:{v6}", "--bind", f"fd://{inherited.fileno()}",
         pass_fds=(inherited.fileno(),))
     inherited.close()
-    wait_for(lambda: can_connect(path) and can_connect(("::1", v6)), message="listeners up")
+    wait_for(lambda: can_connect(path) and can_connect(("::1", v6)), what="listeners up")
     out = subprocess.run(["curl", "-s", "--unix-socket", path, "http://x/json"], capture_output=True, timeout=10)
     assert b'"path": "/json"' in out.stdout
     out = subprocess.run(["curl", "-s", "-g", f"http://[::1]:{v6}/json"], capture_output=True, timeout=10)
@@ -111,7 +111,7 @@ def test_tls_from_cert_and_key_files(cli, tmp_path):
     port = free_port()
     cli("serve", "--bind", f"127.0.0.1:{port}", "--certfile", str(tmp_path / "cert.pem"),
         "--keyfile", str(tmp_path / "key.pem"))
-    wait_for(lambda: can_connect(("127.0.0.1", port)), message="server up")
+    wait_for(lambda: can_connect(("127.0.0.1", port)), what="server up")
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)

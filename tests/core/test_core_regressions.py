@@ -228,7 +228,7 @@ def test_idle_connections_back_from_the_pool_make_room_for_a_waiting_client(serv
         # Both slots busy: the fresh client waits in the backlog while accepting is paused...
         fresh = socket.create_connection(srv.server_address, timeout=10)
         fresh.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        wait_for(lambda: srv.worker._accept_paused, timeout=10, message="accept paused at the limit")
+        wait_for(lambda: srv.worker._accept_paused, timeout=10, what="accept paused at the limit")
         release.set()
         for c in held:  # ...until the two answered connections go idle and one is evicted for it
             assert c.recv(65536).startswith(b"HTTP/1.1 200")
@@ -330,7 +330,7 @@ def test_loop_survives_pool_threads_closing_connections_during_ticks(served):
             w.start()
         ticks = {"n": 0}
         srv.worker.on_tick = lambda now: ticks.__setitem__("n", ticks["n"] + 1)
-        wait_for(lambda: ticks["n"] >= 16, timeout=30, message="sixteen loop ticks under load")
+        wait_for(lambda: ticks["n"] >= 16, timeout=30, what="sixteen loop ticks under load")
         stop.set()
         for w in workers:
             w.join(10)

@@ -58,7 +58,7 @@ def test_run_simple_threaded(tmp_path):
     port = free_port()
     proc, _, _ = start(tmp_path, port, threaded=True)
     try:
-        r = wait_for(lambda: get(port), timeout=20, message="server up")
+        r = wait_for(lambda: get(port), timeout=20, what="server up")
         assert r.status_code == 200 and r.text == "v1"
     finally:
         assert stop(proc) == 0
@@ -76,7 +76,7 @@ def test_run_simple_processes_forks_workers(tmp_path):
                 pids.add(r.headers["X-Pid"])
             return len(pids) >= 2
 
-        wait_for(two_workers, timeout=30, message="answers from two worker processes")
+        wait_for(two_workers, timeout=30, what="answers from two worker processes")
         assert str(proc.pid) not in pids  # the supervisor itself serves nothing
     finally:
         assert stop(proc) == 0
@@ -86,11 +86,11 @@ def test_run_simple_reloader_swaps_code_and_survives_a_broken_edit(tmp_path):
     port = free_port()
     proc, script, log = start(tmp_path, port, use_reloader=True)
     try:
-        wait_for(lambda: (r := get(port)) is not None and r.text == "v1", timeout=30, message="v1 serving")
+        wait_for(lambda: (r := get(port)) is not None and r.text == "v1", timeout=30, what="v1 serving")
         script.write_text(script.read_text().replace("VERSION = 'v1'", "VERSION = 'v2'"))
-        wait_for(lambda: (r := get(port)) is not None and r.text == "v2", timeout=30, message="v2 after edit")
+        wait_for(lambda: (r := get(port)) is not None and r.text == "v2", timeout=30, what="v2 after edit")
         script.write_text(script.read_text().replace("VERSION = 'v2'", "VERSION = 'v2' +"))  # syntax error
-        wait_for(lambda: "reload failed" in log.read_text(errors="replace"), timeout=30, message="failed reload")
+        wait_for(lambda: "reload failed" in log.read_text(errors="replace"), timeout=30, what="failed reload")
         assert get(port).text == "v2"  # the last good code keeps serving
         assert "SyntaxError" in log.read_text(errors="replace")
     finally:

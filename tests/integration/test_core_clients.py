@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import requests
 
-from rawhttp import Recorder
+from support import Recorder
 
 TEXT = [("Content-Type", "text/plain")]
 

@@ -4,7 +4,7 @@ import threading
 
 import requests
 
-from rawhttp import Recorder, RunningServer, wait_until
+from support import Recorder, RunningServer, wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 
@@ -58,7 +58,7 @@ def test_three_blocked_apps_still_leave_a_worker():
             c = srv.connect(timeout=20)
             c.request(target=f"/block{i}")
             conns.append(c)
-        wait_until(lambda: len(entered) == 3, 10, message="three blocked requests")
+        wait_for(lambda: len(entered) == 3, 10, what="three blocked requests")
         with srv.connect(timeout=5) as c:
             c.request(target="/fast")
             assert c.read_response(timeout=5).body == b"ok"

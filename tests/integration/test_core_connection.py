@@ -2,7 +2,7 @@
 import json
 import random
 
-from rawhttp import Recorder
+from support import Recorder
 
 
 def test_http11_keepalive_reuses_connection(serve):

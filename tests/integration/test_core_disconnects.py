@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rawhttp import Recorder, wait_until
+from support import Recorder, wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 
@@ -91,7 +91,7 @@ def test_vanish_mid_body(serve, caplog, how, framing):
     follow_up(srv)
     # The app must never take the truncated body as a complete one.
     assert [p for p, _ in record] == ["/follow-up"], record
-    wait_until(lambda: all(it.closed.is_set() for it in its), 5, message="close() on every app iterable")
+    wait_for(lambda: all(it.closed.is_set() for it in its), 5, what="close() on every app iterable")
     assert len(hatchway_errors(caplog)) <= 1
 
 
@@ -104,7 +104,7 @@ def test_vanish_mid_response(serve, caplog, how):
     c.request(target="/big")
     c.read_exact(200000, deadline=time.monotonic() + 10)
     (abort(c.sock) if how == "rst" else c.close())
-    wait_until(lambda: its and its[0].closed.is_set(), 10, message="close() on the app iterable after the disconnect")
+    wait_for(lambda: its and its[0].closed.is_set(), 10, what="close() on the app iterable after the disconnect")
     follow_up(srv)
     assert len(hatchway_errors(caplog)) <= 1
 
@@ -117,4 +117,4 @@ def test_many_disconnects_then_still_serving(serve):
         c.send([b"GET /x HTTP/1.1\r\nHo", b"POST /y HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nab", b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n"][i % 3])
         abort(c.sock) if i % 2 else c.close()
     follow_up(srv)
-    wait_until(lambda: all(it.closed.is_set() for it in its), 10, message="close() on every app iterable")
+    wait_for(lambda: all(it.closed.is_set() for it in its), 10, what="close() on every app iterable")

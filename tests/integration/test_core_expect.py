@@ -1,7 +1,7 @@
 """Expect: 100-continue."""
 import threading
 
-from rawhttp import Recorder
+from support import Recorder
 
 TEXT = [("Content-Type", "text/plain")]
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from rawhttp import Closed, Rejection, Recorder, wait_until
+from support import Closed, Rejection, Recorder, wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 
@@ -150,7 +150,7 @@ def test_header_injection_from_app_gives_500(serve, caplog, bad):
             assert b"injected" not in probe_resp.raw_head
         except (Closed, BrokenPipeError, ConnectionResetError):
             pass
-    wait_until(lambda: any(r.name == "hatchway.error" for r in caplog.records), 5, message="hatchway.error log record")
+    wait_for(lambda: any(r.name == "hatchway.error" for r in caplog.records), 5, what="hatchway.error log record")
 
 
 def test_status_line_injection_from_app_gives_500(serve, caplog):
@@ -160,7 +160,7 @@ def test_status_line_injection_from_app_gives_500(serve, caplog):
         c.request()
         resp = c.read_response()
         assert resp.status == 500 and b"injected" not in resp.raw_head
-    wait_until(lambda: any(r.name == "hatchway.error" for r in caplog.records), 5, message="hatchway.error log record")
+    wait_for(lambda: any(r.name == "hatchway.error" for r in caplog.records), 5, what="hatchway.error log record")
 
 
 def test_app_sends_more_than_content_length(serve):
@@ -275,7 +275,7 @@ def test_file_wrapper_serves_real_file(serve, tmp_path, size, validate):
         assert head.get("content-length") == str(size)
         probe_resp = probe(c)
         assert len(probe_resp.body) == size
-    wait_until(lambda: all(f.closed for f in opened), 5, message="file_wrapper close() closing the files")
+    wait_for(lambda: all(f.closed for f in opened), 5, what="file_wrapper close() closing the files")
 
 
 def test_file_wrapper_without_length_http11(serve, tmp_path):

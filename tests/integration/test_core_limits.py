@@ -2,7 +2,7 @@
 import pytest
 import requests
 
-from rawhttp import Recorder, wait_until
+from support import Recorder, wait_for
 
 
 def test_414_431_413_keep_server_alive(serve):

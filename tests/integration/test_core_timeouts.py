@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rawhttp import Closed, Recorder, wait_until
+from support import Closed, Recorder, wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 
@@ -131,7 +131,7 @@ def test_other_clients_served_while_connections_stall(serve, threads):
         d = srv.connect(); d.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         d.send(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")  # slow (non-)reader
         stalled = [a, b, d]
-        wait_until(lambda: "/big" in started, 10, message="the big response to start")
+        wait_for(lambda: "/big" in started, 10, what="the big response to start")
         for i in range(5):
             with srv.connect(timeout=5) as fresh:
                 fresh.request(target=f"/fresh{i}")

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from rawhttp import Closed, Rejection, wait_until
+from support import Closed, Rejection, wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 REQUIRED = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
@@ -285,7 +285,7 @@ def test_close_always_called(serve, scenario):
             c.request()
             with pytest.raises((Closed, Rejection)):
                 c.read_response()
-    wait_until(lambda: made and made[0].closed.is_set(), 5, message="close() on the app iterable")
+    wait_for(lambda: made and made[0].closed.is_set(), 5, what="close() on the app iterable")
 
 
 def test_close_called_when_client_disconnects_mid_response(serve):
@@ -307,7 +307,7 @@ def test_close_called_when_client_disconnects_mid_response(serve):
     c.request()
     c.read_exact(100000, deadline=__import__("time").monotonic() + 10)
     c.close()
-    wait_until(lambda: made and made[0].closed.is_set(), 10, message="close() after client disconnect")
+    wait_for(lambda: made and made[0].closed.is_set(), 10, what="close() after client disconnect")
     with srv.connect() as c2:  # server still serving
         made.clear()
         c2.send(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -338,7 +338,7 @@ def test_app_exception_before_headers_is_generic_500(serve, caplog):
     def logged():
         return [r for r in caplog.records if r.name == "hatchway.error" and r.exc_info and "secret-detail-42" in repr(r.exc_info[1])]
 
-    wait_until(logged, 5, message="traceback of the app error in hatchway.error")
+    wait_for(logged, 5, what="traceback of the app error in hatchway.error")
 
 
 def test_app_exception_in_iterable_before_first_chunk(serve, caplog):
@@ -379,7 +379,7 @@ def test_app_exception_after_headers_sent_aborts_connection(serve, caplog):
     with srv.connect() as c:
         c.request(target="/ok")
         assert c.read_response().body == b"ok"
-    wait_until(lambda: any(r.name == "hatchway.error" for r in caplog.records), 5, message="error log line")
+    wait_for(lambda: any(r.name == "hatchway.error" for r in caplog.records), 5, what="error log line")
 
 
 def test_app_exception_after_headers_with_content_length(serve):
@@ -417,7 +417,7 @@ def test_access_log_line(serve, caplog):
                     return msg
         return None
 
-    msg = wait_until(line, 5, message="access log line")
+    msg = wait_for(line, 5, what="access log line")
     assert msg.startswith("127.0.0.1 ")
     assert '"GET /logme?x=1 HTTP/1.1" 201 7' in msg
     assert '"http://r.example/"' in msg and '"corpus-agent/1"' in msg

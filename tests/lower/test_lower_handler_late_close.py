@@ -2,7 +2,7 @@
 import pytest
 
 from hatchway.http.server import BaseHTTPRequestHandler, HTTPServer
-from lower_support import connect, serving
+from support import connect, serving
 
 
 def _handler(bufsize):

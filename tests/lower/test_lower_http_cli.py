@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from lower_support import DEADLINE
+from support import DEADLINE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -11,7 +11,7 @@ import pytest
 
 from hatchway.http.server import BaseHTTPRequestHandler, HTTPServer
 from hatchway.wsgi import make_server
-from lower_support import RawHTTP, connect, serving
+from support import Conn, serving
 
 H = "Host: a\r\n"
 CASES = [
@@ -86,7 +86,7 @@ def servers():
 
 
 def answer(address, raw: bytes):
-    client = RawHTTP(connect(address))
+    client = Conn(address)
     with client.sock:
         client.send(raw)
         resp = client.read_response()
@@ -99,7 +99,7 @@ def test_malformed_request_is_rejected_like_the_wsgi_path(servers, name, raw, st
     results = {}
     for kind, srv in servers.items():
         resp, closed = answer(srv.server_address, raw.encode("latin-1"))
-        results[kind] = (resp.status, closed, resp.header("connection"))
+        results[kind] = (resp.status, closed, resp.get("connection"))
     assert results["wsgi"] == (status, True, "close"), results
     assert results["handler-threads"] == results["wsgi"], results
     assert results["handler-inline"] == results["wsgi"], results

@@ -1,5 +1,4 @@
 """examples/kv_server.py: the line-based key-value service, in-process and as a program."""
-import importlib.util
 import os
 import signal
 import subprocess
@@ -7,7 +6,7 @@ import sys
 
 import pytest
 
-from lower_support import DEADLINE, connect, serving
+from support import DEADLINE, connect, load_module, serving
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "examples", "kv_server.py")
@@ -15,10 +14,7 @@ EXAMPLE = os.path.join(ROOT, "examples", "kv_server.py")
 
 @pytest.fixture(scope="module")
 def kv():
-    spec = importlib.util.spec_from_file_location("kv_server_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLE, "kv_server_example")
 
 
 class Client:

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from hatchway.server import ForkingTCPServer, StreamRequestHandler, TCPServer
-from lower_support import DEADLINE, connect, serving, wait_for
+from support import DEADLINE, connect, serving, wait_for
 
 
 class PidEcho(StreamRequestHandler):

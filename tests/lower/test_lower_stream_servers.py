@@ -8,7 +8,7 @@ import pytest
 
 from hatchway.server import (BaseRequestHandler, ServerBindError, StreamRequestHandler, TCPServer,
                              ThreadingTCPServer, UnixStreamServer)
-from lower_support import DEADLINE, connect, serving, wait_for
+from support import DEADLINE, connect, serving, wait_for
 
 
 class Echo(StreamRequestHandler):

@@ -3,7 +3,7 @@ import threading
 import time
 
 from hatchway.server import StreamRequestHandler, TCPServer
-from lower_support import DEADLINE, connect, wait_for
+from support import DEADLINE, connect, wait_for
 
 
 class OneLine(StreamRequestHandler):

@@ -5,7 +5,7 @@ import threading
 import time
 
 from hatchway.server import StreamRequestHandler, TCPServer
-from lower_support import DEADLINE, connect, serving, wait_for
+from support import DEADLINE, connect, serving, wait_for
 
 
 class Echo(StreamRequestHandler):

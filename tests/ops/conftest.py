@@ -9,7 +9,6 @@ import http.client
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,19 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DEADLINE = 30.0  # generous: the machine has 2 cores and is shared
-
-
-def wait_for(predicate, timeout=DEADLINE, interval=0.02, what="condition"):
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+from support import DEADLINE, ROOT, Closed, Conn, free_port, wait_for
 
 
 def server_env(extra=None):
@@ -191,18 +178,17 @@ def get(port, path="/", headers=None, timeout=DEADLINE):
 
 
 def raw(port, data: bytes, timeout=DEADLINE) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+    """Everything the server sends for `data` until it closes (the bytes as they are, unparsed)."""
+    with Conn(port, timeout=timeout) as conn:
+        conn.send(data)
+        return conn.read_until_eof(time.monotonic() + timeout)
 
 
 class _LoadThreads:
     """The lifecycle the load clients share: start their threads on entry, stop and join them on exit."""
+
+    threads: list[threading.Thread]
+    stop_event: threading.Event
 
     def __enter__(self):
         for t in self.threads:
@@ -308,12 +294,6 @@ def kit():
                            server_env=server_env, free_port=free_port, ROOT=ROOT)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 PID_APP = """
 import os, time
 
@@ -372,6 +352,9 @@ class _NoRetryLoad(_LoadThreads):
         with self.lock:
             self.errors.append(what)
 
+    def _run(self, idx):
+        raise NotImplementedError  # each load's own traffic
+
     def _guard(self, idx):
         try:
             self._run(idx)
@@ -429,59 +412,36 @@ class PipelineLoad(_NoRetryLoad):
         self.request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 
     def _run(self, idx):
-        sock, buf = None, b""
+        conn: Conn | None = None
         while self.running():
-            if sock is None:
+            if conn is None:
                 try:
-                    sock = socket.create_connection(("127.0.0.1", self.port), timeout=DEADLINE)
+                    conn = Conn(self.port, timeout=DEADLINE)
                 except ConnectionRefusedError:
                     with self.lock:
                         self.refused += 1
                     if self.stop_event.wait(0.01):
                         return
                     continue
-                buf = b""
             try:
-                sock.sendall(self.request * self.depth)
+                conn.send(self.request * self.depth)
                 for _ in range(self.depth):
-                    status, close, body, buf = self._read_response(sock, buf)
-                    if status != 200:
-                        self._error(f"status {status}")
+                    resp = conn.read_response()
+                    if resp.status != 200:
+                        self._error(f"status {resp.status}")
                     else:
-                        self._success(body)
-                    if close:
-                        sock.close()
-                        sock = None
+                        self._success(resp.body)
+                    if resp.has_token("connection", "close"):
+                        conn.close()
+                        conn = None
                         break
-            except (OSError, EOFError) as exc:
+            except (OSError, Closed) as exc:  # EOF or reset before the answers: an error
                 self._error(repr(exc))
-                sock.close()
-                sock = None
-        if sock is not None:
-            sock.close()
-
-    @staticmethod
-    def _read_response(sock, buf):
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise EOFError("EOF before a response head")
-            buf += chunk
-        head, _, buf = buf.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split()[1])
-        headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(b":")
-            headers[k.strip().lower()] = v.strip()
-        length = int(headers.get(b"content-length", b"0"))
-        while len(buf) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise EOFError("EOF inside a response body")
-            buf += chunk
-        body, buf = buf[:length], buf[length:]
-        return status, headers.get(b"connection", b"").lower() == b"close", body, buf
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@
 """
 
 import contextlib
-import importlib.util
 import re
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import requests
+from support import load_module
 from werkzeug.serving import make_server as werkzeug_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notebook"
@@ -52,12 +51,7 @@ def test_sources_differ_only_in_imports_and_constructor():
 
 
 def _load(name):
-    mod_name = f"notebook_{name}"
-    spec = importlib.util.spec_from_file_location(mod_name, EXAMPLE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLE / f"{name}.py", f"notebook_{name}")
 
 
 @contextlib.contextmanager
@@ -260,7 +254,7 @@ def test_the_documented_command_serves_the_hatchway_copy(tmp_path):
     uploads = str(tmp_path / "up")
     proc = Proc(["serve", f"examples.notebook.hatchway_app:create_app({uploads!r})", "--bind", f"127.0.0.1:{port}"])
     try:
-        wait_for(lambda: can_connect(("127.0.0.1", port)) or proc.p.poll() is not None, 20, message="server up")
+        wait_for(lambda: can_connect(("127.0.0.1", port)) or proc.p.poll() is not None, 20, what="server up")
         assert proc.p.poll() is None, proc.output()
         s = requests.Session()
         r = s.post(f"http://127.0.0.1:{port}/auth/login", data={"username": "ada", "password": "lovelace"},

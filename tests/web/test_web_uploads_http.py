@@ -284,7 +284,7 @@ def test_1GiB_upload_spills_and_keeps_worker_rss_under_64MiB(tmp_path):
     proc = Proc(["serve", "bigapp:app", "--bind", f"127.0.0.1:{port}", "--workers", "0", "--threads", "1",
                  "--max-body-size", str(2 << 30)], cwd=tmp_path, env=env)
     try:
-        wait_for(lambda: can_connect(("127.0.0.1", port)), timeout=20, message="server up")
+        wait_for(lambda: can_connect(("127.0.0.1", port)), timeout=20, what="server up")
         size = 1 << 30
         b = b"bigboundary"
         head = (b"--" + b + b'\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--' + b

@@ -1,4 +1,6 @@
-"""Helpers shared by the core tests: free ports, waiting on conditions, CLI processes."""
+"""Processes, ports and files: free ports, probing a listener, a `python -m hatchway` child with its output in
+a file, importing an example by its path."""
+import importlib.util
 import os
 import socket
 import subprocess
@@ -9,20 +11,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def load_module(path, name):
+    """Import the file at `path` (relative to the tree's root) as module `name`, without touching sys.path."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and typing resolve names through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def can_connect(addr) -> bool:
@@ -61,5 +63,3 @@ class Proc:
                 self.p.wait()
         self._out.close()
         return self.p.returncode
-
-

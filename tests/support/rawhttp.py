@@ -1,12 +1,12 @@
-"""Test support for the serving-core acceptance suite.
+"""The suite's raw HTTP client and in-process servers.
 
-* ``Conn``: a raw TCP client with a tiny *strict* HTTP/1.x response reader
-  (status line, headers, Content-Length / chunked / close-delimited bodies).
-  Anything the reader finds malformed raises ``Rejection``.
+* ``Conn``: a raw client (TCP port, address or Unix path, or a socket already connected) with a tiny
+  *strict* HTTP/1.x response reader (status line, headers, Content-Length / chunked / close-delimited
+  bodies).  Anything the reader finds malformed raises ``Rejection``.
 * ``RunningServer``: starts ``hatchway.wsgi.make_server`` on 127.0.0.1:0 and
   runs ``serve_forever`` in a background thread; ``close()`` shuts it down.
+* ``serving``: the same for a server object the test built itself (stream servers, the handler API).
 * ``Recorder``: a recording echo WSGI app (every request it sees is kept).
-* ``wait_until``: polling with a deadline (never a fixed sleep).
 
 No mocks: everything goes through real sockets.
 """
@@ -18,13 +18,17 @@ import os
 import re
 import socket
 import threading
+import contextlib
 import time
 from wsgiref.validate import validator
+
+from support.wait import DEADLINE
 
 TOKEN_RE = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 STATUS_RE = re.compile(rb"^HTTP/1\.([01]) ([1-9][0-9][0-9]) ([\t -~\x80-\xff]*)$")
 CTL_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
+# A read deadline: long enough for a loaded machine, short enough that a missing answer fails soon.
 DEFAULT_TIMEOUT = 10.0
 
 # The concurrency mode every server started by these helpers runs in, for the CI matrix:
@@ -64,18 +68,6 @@ class Closed(AssertionError):
     """The connection was closed where a response (part) was expected."""
 
 
-def wait_until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.01, message="condition"):
-    """Poll ``predicate`` until it is truthy or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
-
-
 class Response:
     def __init__(self, version, status, reason, headers, body, interim, framing, raw_head):
         self.version = version          # "HTTP/1.1"
@@ -113,11 +105,35 @@ class Response:
         return f"<Response {self.status} {self.reason!r} headers={self.headers} body={self.body[:200]!r}>"
 
 
-class Conn:
-    """A raw client connection with a strict response reader."""
+def connect(address, timeout=DEFAULT_TIMEOUT) -> socket.socket:
+    """A connected socket to a Unix path (str) or an (host, port[, ...]) address of IPv4 or IPv6."""
+    if isinstance(address, str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    else:
+        sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET, socket.SOCK_STREAM)
+        address = address[:2]
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    def __init__(self, port, timeout=DEFAULT_TIMEOUT, host="127.0.0.1"):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+
+class Conn:
+    """A raw client connection with a strict response reader.
+
+    `target` is a port on `host`, an address for connect(), or a socket the test connected itself."""
+
+    def __init__(self, target, timeout=DEFAULT_TIMEOUT, host="127.0.0.1"):
+        if isinstance(target, socket.socket):
+            target.settimeout(timeout)
+            self.sock = target
+        elif isinstance(target, int):
+            self.sock = socket.create_connection((host, target), timeout=timeout)
+        else:
+            self.sock = connect(target, timeout)
         self.timeout = timeout
         self.buf = bytearray()
         self.eof = False
@@ -158,7 +174,7 @@ class Conn:
             return False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise socket.timeout("read deadline passed")
+            raise TimeoutError("read deadline passed")
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(262144)
@@ -296,7 +312,7 @@ class Conn:
         try:
             while self._fill(deadline):
                 pass
-        except socket.timeout:
+        except TimeoutError:
             raise AssertionError(
                 f"server did not close the connection within {timeout or self.timeout}s"
             ) from None
@@ -304,11 +320,18 @@ class Conn:
             raise AssertionError(f"unexpected bytes before close: {bytes(self.buf)[:300]!r}")
         return True
 
+    def closed_by_peer(self, timeout=None):
+        """True when the server closes the connection (EOF or reset) with nothing more sent."""
+        try:
+            return self.wait_closed(timeout)
+        except AssertionError:
+            return False
+
     def is_closed_now(self):
         """Non-blocking-ish probe: has the peer closed (EOF or reset)?"""
         try:
             self._fill(time.monotonic() + 0.05)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return False
         return self.eof
 
@@ -318,7 +341,7 @@ class Conn:
             raise AssertionError(f"unexpected data: {bytes(self.buf)[:300]!r}")
         try:
             got = self._fill(time.monotonic() + timeout)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return
         if got:
             raise AssertionError(f"unexpected data: {bytes(self.buf)[:300]!r}")
@@ -370,6 +393,30 @@ class RunningServer:
             raise AssertionError("serve_forever() still running 10 s after shutdown()")
 
 
+@contextlib.contextmanager
+def serving(server, poll_interval=0.1):
+    """Run server.serve_forever() in a thread; on exit shut it down, close it, join the thread."""
+    errors = []
+
+    def run():
+        try:
+            server.serve_forever(poll_interval)
+        except BaseException as exc:  # surfaced in the test, not lost in the thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="test-server", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(DEADLINE)
+        assert not thread.is_alive(), "serve_forever did not return after shutdown()"
+    if errors:
+        raise errors[0]
+
+
 class Recorder:
     """Recording echo app: remembers every request, answers with JSON of what it saw.
 
@@ -406,7 +453,8 @@ class Recorder:
         payload = json.dumps(rec, sort_keys=True).encode()
         start_response(
             "200 OK",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), ("X-Echo-Method", rec["method"])],
+            [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+             ("X-Echo-Method", rec["method"])],
         )
         return [payload]
 
