@@ -1,7 +1,12 @@
 """Fixtures every directory may use.  Helpers live in tests/support (`from support import ...`)."""
 import pytest
 
-from support import RunningServer, thread_modes
+pytest.register_assert_rewrite("support")  # the helpers' asserts explain themselves, as a test's do
+
+from support import RunningServer, thread_modes  # noqa: E402
+
+# Fixtures for real `hatchway serve` processes and load clients, for any directory.
+pytest_plugins = ["support.load", "support.serverproc"]
 
 # Every serving-core rule is checked with the app inline on the event loop and with threads (the
 # stall hand-off by default; HWTEST_MODE picks one mode for the whole suite: support/rawhttp.py).
