@@ -37,3 +37,16 @@ def serve(threads):
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+# A fixture that starts a real `python -m hatchway` process makes its test slow (about a second to
+# start on this machine); the `nginx` fixture needs nginx.  Marked here by rule, so a new test that uses
+# them is marked too.  Other slow tests carry @pytest.mark.slow themselves.
+MARKS_BY_FIXTURE = {"start_server": ("slow",), "cli": ("slow",), "nginx": ("slow", "nginx")}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in MARKS_BY_FIXTURE.keys() & set(getattr(item, "fixturenames", ())):
+            for mark in MARKS_BY_FIXTURE[fixture]:
+                item.add_marker(mark)

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import hatchway
 from hatchway import build
 
@@ -33,6 +35,7 @@ def test_every_hot_module_is_the_expected_build():
         assert "site-packages" in hatchway.__file__
 
 
+@pytest.mark.slow
 def test_version_option_names_the_running_build():
     result = subprocess.run([sys.executable, "-m", "hatchway", "--version"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -67,6 +70,7 @@ print(json.dumps([backend.get_requires_for_build_wheel(None),
 """
 
 
+@pytest.mark.slow
 def test_build_backend_asks_for_mypy_only_when_a_compile_is_requested():
     env = {k: v for k, v in os.environ.items() if k != "HATCHWAY_COMPILE"}
     result = subprocess.run([sys.executable, "-c", BACKEND_PROBE], cwd=ROOT, capture_output=True, text=True,

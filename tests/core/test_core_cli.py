@@ -26,12 +26,14 @@ def one_line_error(result):
     return lines[0]
 
 
+@pytest.mark.slow
 def test_bad_app_path_is_one_line_and_exit_2():
     assert "no module named 'no_such_module'" in one_line_error(run_cli("serve", "no_such_module:app"))
     assert "has no attribute" in one_line_error(run_cli("serve", "hatchway.demo:nope"))
     assert "not a name or call" in one_line_error(run_cli("serve", "hatchway.demo:1+"))
 
 
+@pytest.mark.slow
 def test_bad_option_is_one_line_and_exit_2():
     assert "--threads" in one_line_error(run_cli("serve", "--threads", "many"))
     assert "port" in one_line_error(run_cli("serve", "--bind", "127.0.0.1:notaport"))
@@ -124,6 +126,7 @@ def test_tls_from_cert_and_key_files(cli, tmp_path):
     conn.close()
 
 
+@pytest.mark.slow
 def test_python_dash_m_help():
     result = run_cli("serve", "--help")
     assert result.returncode == 0 and "--bind" in result.stdout and "--keep-alive" in result.stdout

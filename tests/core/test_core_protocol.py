@@ -156,6 +156,7 @@ def test_body_spills_to_a_file_and_reads_back():
     assert body.take(100) + body.take() == payload
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_raise(data):

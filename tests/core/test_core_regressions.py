@@ -134,6 +134,7 @@ def test_client_reset_before_the_500_goes_out_costs_only_that_connection(served,
         assert read_until_closed(c2).startswith(b"HTTP/1.1 200 OK")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", MODES)
 def test_two_pipelined_responses_that_fill_the_socket_both_arrive(served, threads):
     big = b"x" * (32 << 20)  # far beyond what loopback socket buffers hold: both responses must wait
@@ -240,6 +241,7 @@ def test_idle_connections_back_from_the_pool_make_room_for_a_waiting_client(serv
             c.close()
 
 
+@pytest.mark.slow
 def test_a_stalled_drain_is_cut_by_the_body_rate(served):
     # Bodies are buffered before the app runs, so only a 100-continue request reaches the app with
     # its body unread: it reads one byte and answers; the rest must keep the body's rate while drained.
@@ -257,6 +259,7 @@ def test_a_stalled_drain_is_cut_by_the_body_rate(served):
     assert data.startswith(b"HTTP/1.1 200 OK")  # answered, then closed well before the socket timeout
 
 
+@pytest.mark.slow
 def test_shutdown_while_a_keep_alive_response_is_being_written_does_not_wait_for_the_timeout():
     big = b"z" * (16 << 20)
     started = threading.Event()
@@ -301,6 +304,7 @@ def test_file_wrapper_on_files_sendfile_cannot_size(served, threads, tmp_path):
     assert b"Content-Length: 0" in second
 
 
+@pytest.mark.slow
 def test_loop_survives_pool_threads_closing_connections_during_ticks(served):
     import sys
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import requests
 
 from support import ROOT, free_port, wait_for
@@ -54,6 +55,7 @@ def stop(proc):
     return proc.returncode
 
 
+@pytest.mark.slow
 def test_run_simple_threaded(tmp_path):
     port = free_port()
     proc, _, _ = start(tmp_path, port, threaded=True)
@@ -64,6 +66,7 @@ def test_run_simple_threaded(tmp_path):
         assert stop(proc) == 0
 
 
+@pytest.mark.slow
 def test_run_simple_processes_forks_workers(tmp_path):
     port = free_port()
     proc, _, _ = start(tmp_path, port, processes=2)
@@ -82,6 +85,7 @@ def test_run_simple_processes_forks_workers(tmp_path):
         assert stop(proc) == 0
 
 
+@pytest.mark.slow
 def test_run_simple_reloader_swaps_code_and_survives_a_broken_edit(tmp_path):
     port = free_port()
     proc, script, log = start(tmp_path, port, use_reloader=True)

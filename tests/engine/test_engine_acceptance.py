@@ -116,6 +116,7 @@ def server():
         s.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "pool", "inline"])
 def test_expect_continue_then_a_1_byte_per_second_body_delays_no_one(server, mode):
     srv = server(mode)
@@ -131,6 +132,7 @@ def test_expect_continue_then_a_1_byte_per_second_body_delays_no_one(server, mod
         assert head.startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "pool", "inline"])
 def test_fifty_clients_sending_bodies_at_1_byte_per_second_delay_no_fresh_request(server, mode):
     srv = server(mode)
@@ -152,6 +154,7 @@ def test_fifty_clients_sending_bodies_at_1_byte_per_second_delay_no_fresh_reques
             c.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "pool"])
 def test_a_view_sleeping_2s_does_not_delay_a_fast_request_on_another_connection(server, mode):
     srv = server(mode)
@@ -163,6 +166,7 @@ def test_a_view_sleeping_2s_does_not_delay_a_fast_request_on_another_connection(
         assert _read_head(slow).startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "pool", "inline"])
 def test_a_client_that_never_reads_a_16mib_write_body_delays_no_one(server, mode):
     srv = server(mode, write_timeout=3)
@@ -179,6 +183,7 @@ def test_a_client_that_never_reads_a_16mib_write_body_delays_no_one(server, mode
         assert not worker.conns, "the non-reading client was never cut off"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "pool"])
 def test_500_connections_at_once_half_of_them_slow_views_lose_nothing(server, mode):
     srv = server(mode)

@@ -118,6 +118,7 @@ def test_no_more_than_threads_requests_are_in_the_app_at_once(served):
     assert s.srv.worker.handoff.queued == 0
 
 
+@pytest.mark.slow
 def test_a_cpu_bound_view_is_handed_off_too(served):
     def app(environ, start_response):
         if environ["PATH_INFO"] == "/spin":
@@ -139,6 +140,7 @@ def test_a_cpu_bound_view_is_handed_off_too(served):
     assert took < 0.5, f"a fast request waited {took:.3f}s behind a CPU-bound view"
 
 
+@pytest.mark.slow
 def test_shutdown_with_a_request_stuck_in_the_app_is_bounded_by_the_graceful_timeout():
     release = threading.Event()
 

@@ -28,10 +28,11 @@ def drip_until_answer(c, data, interval=0.1, limit=8.0):
     raise AssertionError(f"server neither answered nor closed a dripping client within {limit}s")
 
 
+@pytest.mark.slow
 def test_slowloris_cut_at_header_timeout(serve):
     rec = Recorder()
-    srv = serve(rec, header_timeout=1)
-    assert srv.srv.config.header_timeout == 1
+    srv = serve(rec, header_timeout=0.3)  # short: the test waits it out
+    assert srv.srv.config.header_timeout == 0.3
     with srv.connect() as c:
         # an endless head: header lines keep coming, the blank line never does
         drip_until_answer(c, b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-Drip: " + b"a" * 10000)
@@ -41,15 +42,17 @@ def test_slowloris_cut_at_header_timeout(serve):
     assert rec.seen == []
 
 
+@pytest.mark.slow
 def test_idle_connection_closes_without_408(serve):
-    srv = serve(Recorder(), header_timeout=1)
+    srv = serve(Recorder(), header_timeout=0.3)
     with srv.connect() as c:
         c.wait_closed(timeout=8)  # no bytes at all: no 408, just a close
 
 
+@pytest.mark.slow
 def test_keepalive_idle_timeout(serve):
-    srv = serve(Recorder(), keepalive_timeout=1)
-    assert srv.srv.config.keepalive_timeout == 1
+    srv = serve(Recorder(), keepalive_timeout=0.3)
+    assert srv.srv.config.keepalive_timeout == 0.3
     with srv.connect() as c:
         c.request()
         assert c.read_response().status == 200
@@ -65,9 +68,10 @@ def test_keepalive_connection_survives_while_active(serve):
             assert c.read_response().json["path"] == f"/{i}"
 
 
+@pytest.mark.slow
 def test_slow_body_below_min_rate_is_cut(serve):
     rec = Recorder()
-    srv = serve(rec, body_timeout=1, body_min_rate=500)
+    srv = serve(rec, body_timeout=0.3, body_min_rate=500)
     with srv.connect() as c:
         c.send(b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
         drip_until_answer(c, b"z" * 64, interval=0.05, limit=8)
@@ -77,6 +81,7 @@ def test_slow_body_below_min_rate_is_cut(serve):
     assert [r for r in rec.seen if r["path"] == "/slow"] == []
 
 
+@pytest.mark.slow
 def test_slow_reader_closed_after_write_timeout(serve):
     closed = threading.Event()
 
@@ -95,7 +100,7 @@ def test_slow_reader_closed_after_write_timeout(serve):
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return Big()
 
-    srv = serve(app, write_timeout=1)
+    srv = serve(app, write_timeout=0.3)
     c = socket.create_connection(("127.0.0.1", srv.port))
     try:
         c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from support import DEADLINE
@@ -14,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 HANDLER_MODULE = '''
 import threading
+
 from hatchway.http.server import BaseHTTPRequestHandler
 
 class Hello(BaseHTTPRequestHandler):
@@ -36,6 +38,7 @@ def run_cli(tmp_path, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_serve_handler_class_from_the_cli(tmp_path):
     proc = run_cli(tmp_path, "--handler", "cli_handlers:Hello", "--bind", "127.0.0.1:0")
     try:
@@ -64,6 +67,7 @@ def test_serve_handler_class_from_the_cli(tmp_path):
         proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_cli_refuses_what_is_not_a_handler_class(tmp_path):
     for spec, message in [("cli_handlers:NotAHandler", "expected a hatchway.http.RequestHandler subclass"),
                           ("cli_handlers", "expected module:HandlerClass"),

@@ -339,6 +339,7 @@ def test_buffered_wfile_gets_a_content_length():
             assert resp.body == b"one two three"
 
 
+@pytest.mark.slow
 def test_inline_mode_ipv6_and_unix_socket(tmp_path):
     v6 = HTTPServer(("::1", 0), JSONAPI, threads=0)
     with serving(v6):
@@ -364,6 +365,7 @@ def test_shutdown_before_serve_forever_starts_is_not_lost():
     srv.server_close()
 
 
+@pytest.mark.slow
 def test_shutdown_right_after_starting_the_serving_thread():
     for _ in range(20):
         srv = HTTPServer(("127.0.0.1", 0), JSONAPI, threads=1)
@@ -395,6 +397,7 @@ def test_server_address_and_context_manager():
         socket.create_connection((host, port), timeout=DEADLINE)
 
 
+@pytest.mark.slow
 def test_server_close_while_serving_in_another_thread_stops_it_first():
     srv = HTTPServer(("127.0.0.1", 0), JSONAPI, threads=1)
     thread = threading.Thread(target=srv.serve_forever, args=(0.05,))

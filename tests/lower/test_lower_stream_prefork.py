@@ -54,6 +54,7 @@ def test_children_serve_and_are_reaped_on_shutdown():
     assert_reaped(pids)
 
 
+@pytest.mark.slow
 def test_a_dead_child_is_replaced():
     srv = ForkingTCPServer(("127.0.0.1", 0), PidEcho, processes=2)
     with serving(srv, poll_interval=0.05):

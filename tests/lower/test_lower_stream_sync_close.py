@@ -2,6 +2,8 @@
 import threading
 import time
 
+import pytest
+
 from hatchway.server import StreamRequestHandler, TCPServer
 from support import DEADLINE, connect, wait_for
 
@@ -30,6 +32,7 @@ def _close_in_thread(srv):
     return closer, done
 
 
+@pytest.mark.slow
 def test_server_close_cuts_a_silent_client_after_graceful_timeout():
     srv, thread = _start(graceful_timeout=0.5)
     sock = connect(srv.server_address)

@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +38,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_version_and_bare_command_prints_usage(workdir):
     result = run_cli(["--version"], workdir)
     assert result.returncode == 0 and result.stdout.startswith("hatchway 0.1.0"), result
@@ -44,6 +47,7 @@ def test_version_and_bare_command_prints_usage(workdir):
     assert result.stderr.startswith("usage: hatchway") and "serve" in result.stderr
 
 
+@pytest.mark.slow
 def test_help_shows_defaults_and_gunicorn_short_flags(workdir):
     out = run_cli(["serve", "--help"], workdir).stdout
     flat = " ".join(out.split())
@@ -102,6 +106,7 @@ def test_old_env_name_still_works_with_a_deprecation_line(start_server, pid_app,
     assert "HATCHWAY_MAX_TARGET_SIZE is deprecated: call it HATCHWAY_LIMIT_REQUEST_LINE" in srv.log()
 
 
+@pytest.mark.slow
 def test_unknown_hatchway_variable_is_one_line_and_exit_2(workdir, pid_app):
     line = one_line_error(run_cli(["serve", "app:app", "-b", "127.0.0.1:0"], workdir, {"HATCHWAY_THREDS": "4"}))
     assert "unknown environment variable HATCHWAY_THREDS" in line and "HATCHWAY_THREADS" in line
@@ -124,6 +129,7 @@ def test_bare_port_binds_loopback(start_server, pid_app, kit):
     assert kit.get(port)[0] == 200
 
 
+@pytest.mark.slow
 def test_metrics_bind_needs_host_and_port_or_port(workdir, pid_app):
     line = one_line_error(run_cli(["serve", "app:app", "--metrics-bind", "nonsense"], workdir))
     assert "--metrics-bind" in line or "HOST:PORT" in line
@@ -175,6 +181,7 @@ run_simple("127.0.0.1", int(sys.argv[1]), app, processes=int(sys.argv[2]))
 """
 
 
+@pytest.mark.slow
 def test_run_simple_settles_the_environment_like_the_cli_for_1_and_2_processes(workdir, kit):
     (workdir / "rs.py").write_text(RUN_SIMPLE)
     for processes in ("1", "2"):
@@ -196,6 +203,7 @@ def test_run_simple_settles_the_environment_like_the_cli_for_1_and_2_processes(w
             proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_library_serve_refuses_a_typo_as_a_one_line_error(workdir):
     code = ("import hatchway\n"
             "try:\n    hatchway.serve(lambda e, s: [], workerz=2)\n"

@@ -31,6 +31,7 @@ def test_precedence_cli_over_env_over_file_over_default(tmp_path):
     assert (cfg.threads, cfg.max_requests, cfg.health_path) == (6, 300, "/-/ready")
 
 
+@pytest.mark.slow
 def test_every_option_comes_from_each_source(tmp_path):
     samples = {"list": ("a", ["a"]), "flag": ("true", True)}
     for opt in TUNABLES:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
 
 from hatchway.cli import build_parser, settle
 
@@ -133,6 +134,8 @@ def app(environ, start_response):
 """
 
 
+@pytest.mark.slow
+@pytest.mark.nginx
 def test_shipped_nginx_site_in_front_of_hatchway(start_server, write_app, kit, workdir):
     write_app(ECHO_APP)
     sock = workdir / "hatchway.sock"

@@ -190,6 +190,7 @@ def test_shop_document_shape():
     assert len(op_ids) == len(set(op_ids))
 
 
+@pytest.mark.slow
 def test_mixed_document_validates_and_describes_foreign_types():
     doc = mixed_app().openapi()
     validate(doc)
@@ -284,6 +285,7 @@ def test_route_documentation_options():
     assert "/hidden" not in doc["paths"]
 
 
+@pytest.mark.slow
 def test_cli_prints_the_document(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = subprocess.run([sys.executable, "-m", "hatchway", "openapi", "examples.typed_api:app"], cwd=ROOT,

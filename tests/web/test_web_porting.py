@@ -194,6 +194,7 @@ def both(tmp_path, serve):
         yield flask_base, serve(hatchway_app), (flask_app, hatchway_app)
 
 
+@pytest.mark.slow
 def test_same_requests_same_answers(both):
     flask_base, hatchway_base, _ = both
     assert len(ROWS) >= 30
@@ -228,6 +229,7 @@ def test_same_requests_same_answers(both):
     assert b"Searching for admin" in by_name["admin for grace"].content
 
 
+@pytest.mark.slow
 def test_intentional_differences_are_the_documented_ones(both):
     """Session cookies: hatchway adds SameSite=Lax (Flask sends none); both are HttpOnly."""
     flask_base, hatchway_base, _ = both
@@ -246,6 +248,7 @@ def test_intentional_differences_are_the_documented_ones(both):
     assert HANDBOOK[0:10] in h.content and HANDBOOK[20:30] in h.content
 
 
+@pytest.mark.slow
 def test_the_documented_command_serves_the_hatchway_copy(tmp_path):
     """The docstring's `hatchway 'examples.notebook.hatchway_app:create_app(...)'` works as written."""
     from support import Proc, can_connect, free_port, wait_for
