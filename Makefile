@@ -22,10 +22,10 @@ tools:
 test: tools setup-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# The engine's suites (corpus, integration, engine, core, lower) in one concurrency mode: MODE=auto|inline|pool.
+# The suites HWTEST_MODE changes (corpus, http, server, wsgi; Flask on make_server) in one mode: MODE=auto|inline|pool.
 test-mode: tools setup-test
-	HWTEST_MODE=$(MODE) $(BIN)/python -m pytest -q -p no:cacheprovider tests/corpus tests/integration \
-	  tests/engine tests/core tests/lower
+	HWTEST_MODE=$(MODE) $(BIN)/python -m pytest -q -p no:cacheprovider tests/corpus tests/http tests/server \
+	  tests/wsgi tests/e2e/test_e2e_flask.py
 
 # Needs wrk (apt-get install wrk).  Servers against peers, then frameworks in-process.
 bench: setup
@@ -55,7 +55,7 @@ compiled: $(CVENV)/.deps
 	$(CBIN)/python -P -m hatchway.build  # -P: not the source tree in the cwd
 
 # The whole suite against the installed compiled package.  The tests run from a copy of the tree without
-# hatchway/ (tests put the tree's root on sys.path and start servers with it as cwd and PYTHONPATH), so the
+# hatchway/ (pytest puts only tests/ on sys.path; tests start servers with the root as cwd and PYTHONPATH), so the
 # only hatchway they can import is the compiled one; HWTEST_EXPECT_BUILD makes a test assert exactly that.
 test-compiled: compiled
 	rm -rf build/installed-tests && mkdir -p build/installed-tests

@@ -2,7 +2,7 @@
 """Reloads and recycling under keep-alive load, hatchway against gunicorn gthread (issue 11's table).
 
 Clients never retry: 2 requests.Session loops and 2 pipelining raw sockets (depth 8), the load
-classes of tests/ops/conftest.py.  Scenarios, each on a fresh server with 2 workers:
+classes of tests/support/load.py.  Scenarios, each on a fresh server with 2 workers:
 
 * hup: 10 SIGHUPs, 3 s apart (gunicorn has no readiness line to wait on, so both get fixed spacing);
 * recycle: `--max-requests 300` for 20 s.
@@ -15,7 +15,6 @@ Not run in CI (about 4 minutes); the tests prove hatchway's 0 errors, this shows
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import signal
 import socket
@@ -35,10 +34,10 @@ def app(environ, start_response):
 
 
 def _loads():
-    spec = importlib.util.spec_from_file_location("ops_conftest", os.path.join(ROOT, "tests", "ops", "conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.SessionLoad, mod.PipelineLoad
+    sys.path.insert(0, os.path.join(ROOT, "tests"))  # the suite's own load clients: tests/support/load.py
+    from support.load import PipelineLoad, SessionLoad
+
+    return SessionLoad, PipelineLoad
 
 
 def free_port() -> int:

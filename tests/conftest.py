@@ -1,15 +1,15 @@
-"""Shared fixtures for the serving-core acceptance tests (tests/corpus, tests/integration)."""
-import os
-import sys
-
+"""Fixtures every directory may use.  Helpers live in tests/support (`from support import ...`)."""
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus"))
+pytest.register_assert_rewrite("support")  # the helpers' asserts explain themselves, as a test's do
 
-from rawhttp import RunningServer, thread_modes  # noqa: E402
+from support import RunningServer, thread_modes  # noqa: E402
+
+# Fixtures for real `hatchway serve` processes and load clients, for any directory.
+pytest_plugins = ["support.load", "support.serverproc"]
 
 # Every serving-core rule is checked with the app inline on the event loop and with threads (the
-# stall hand-off by default; HWTEST_MODE picks one mode for the whole suite: rawhttp.py).
+# stall hand-off by default; HWTEST_MODE picks one mode for the whole suite: support/rawhttp.py).
 THREAD_MODES = thread_modes()
 
 
@@ -37,3 +37,16 @@ def serve(threads):
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+# A fixture that starts a real `python -m hatchway` process makes its test slow (about a second to
+# start on this machine); the `nginx` fixture needs nginx.  Marked here by rule, so a new test that uses
+# them is marked too.  Other slow tests carry @pytest.mark.slow themselves.
+MARKS_BY_FIXTURE = {"start_server": ("slow",), "cli": ("slow",), "nginx": ("slow", "nginx")}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in MARKS_BY_FIXTURE.keys() & set(getattr(item, "fixturenames", ())):
+            for mark in MARKS_BY_FIXTURE[fixture]:
+                item.add_marker(mark)

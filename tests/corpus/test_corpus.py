@@ -7,16 +7,13 @@ case format.
 import glob
 import json
 import os
-import sys
+from wsgiref.validate import validator
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+from support import Recorder, RunningServer, thread_modes
 
-from rawhttp import Recorder, RunningServer, thread_modes  # noqa: E402
-from wsgiref.validate import validator  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CATEGORIES = ["conformance", "framing", "smuggling", "limits", "errors", "wsgi"]
 CASE_KEYS = {"name", "raw", "options", "expect", "note"}

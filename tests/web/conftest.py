@@ -15,7 +15,8 @@ from hatchway.wsgi import make_server
 
 @contextlib.contextmanager
 def running(app, threaded=True):
-    server = make_server("127.0.0.1", 0, app, threaded=threaded)
+    # drain_grace: shutdown waits this long for an idle keep-alive connection; these tests test no drain.
+    server = make_server("127.0.0.1", 0, app, threaded=threaded, drain_grace=0.05)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -190,6 +190,7 @@ app.run("127.0.0.1", 0, debug=True)
 """
 
 
+@pytest.mark.slow
 def test_app_run_really_serves_and_stops_on_sigterm(tmp_path):
     import os
     import re

@@ -14,6 +14,7 @@ import pydantic
 import pytest
 import requests
 from openapi_spec_validator import validate
+from support import load_module
 
 from hatchway.web import App, Blueprint, Response
 from hatchway.web.typed import Cookie, Field, Header, Problem, Query
@@ -189,6 +190,7 @@ def test_shop_document_shape():
     assert len(op_ids) == len(set(op_ids))
 
 
+@pytest.mark.slow
 def test_mixed_document_validates_and_describes_foreign_types():
     doc = mixed_app().openapi()
     validate(doc)
@@ -212,11 +214,7 @@ def test_mixed_document_validates_and_describes_foreign_types():
 
 
 def test_example_app_validates():
-    sys.path.insert(0, ROOT)
-    try:
-        from examples.typed_api import app
-    finally:
-        sys.path.remove(ROOT)
+    app = load_module("examples/typed_api.py", "examples_typed_api").app
     doc = app.openapi()
     validate(doc)
     assert doc["info"] == {"title": "Notes API", "version": "1.0.0"}
@@ -287,6 +285,7 @@ def test_route_documentation_options():
     assert "/hidden" not in doc["paths"]
 
 
+@pytest.mark.slow
 def test_cli_prints_the_document(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = subprocess.run([sys.executable, "-m", "hatchway", "openapi", "examples.typed_api:app"], cwd=ROOT,
@@ -306,11 +305,7 @@ def test_cli_prints_the_document(tmp_path):
 
 
 def test_example_api_over_http(serve):
-    sys.path.insert(0, ROOT)
-    try:
-        from examples.typed_api import app
-    finally:
-        sys.path.remove(ROOT)
+    app = load_module("examples/typed_api.py", "examples_typed_api").app
     base = serve(app)
     r = requests.post(base + "/notes/", json={"title": "hello", "tags": ["a"]}, headers={"X-Author": "ann"},
                       timeout=10)

@@ -8,14 +8,13 @@
 """
 
 import contextlib
-import importlib.util
 import re
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import requests
+from support import load_module
 from werkzeug.serving import make_server as werkzeug_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notebook"
@@ -52,12 +51,7 @@ def test_sources_differ_only_in_imports_and_constructor():
 
 
 def _load(name):
-    mod_name = f"notebook_{name}"
-    spec = importlib.util.spec_from_file_location(mod_name, EXAMPLE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLE / f"{name}.py", f"notebook_{name}")
 
 
 @contextlib.contextmanager
@@ -200,6 +194,7 @@ def both(tmp_path, serve):
         yield flask_base, serve(hatchway_app), (flask_app, hatchway_app)
 
 
+@pytest.mark.slow
 def test_same_requests_same_answers(both):
     flask_base, hatchway_base, _ = both
     assert len(ROWS) >= 30
@@ -234,6 +229,7 @@ def test_same_requests_same_answers(both):
     assert b"Searching for admin" in by_name["admin for grace"].content
 
 
+@pytest.mark.slow
 def test_intentional_differences_are_the_documented_ones(both):
     """Session cookies: hatchway adds SameSite=Lax (Flask sends none); both are HttpOnly."""
     flask_base, hatchway_base, _ = both
@@ -252,6 +248,7 @@ def test_intentional_differences_are_the_documented_ones(both):
     assert HANDBOOK[0:10] in h.content and HANDBOOK[20:30] in h.content
 
 
+@pytest.mark.slow
 def test_the_documented_command_serves_the_hatchway_copy(tmp_path):
     """The docstring's `hatchway 'examples.notebook.hatchway_app:create_app(...)'` works as written."""
     from support import Proc, can_connect, free_port, wait_for
@@ -260,7 +257,7 @@ def test_the_documented_command_serves_the_hatchway_copy(tmp_path):
     uploads = str(tmp_path / "up")
     proc = Proc(["serve", f"examples.notebook.hatchway_app:create_app({uploads!r})", "--bind", f"127.0.0.1:{port}"])
     try:
-        wait_for(lambda: can_connect(("127.0.0.1", port)) or proc.p.poll() is not None, 20, message="server up")
+        wait_for(lambda: can_connect(("127.0.0.1", port)) or proc.p.poll() is not None, 20, what="server up")
         assert proc.p.poll() is None, proc.output()
         s = requests.Session()
         r = s.post(f"http://127.0.0.1:{port}/auth/login", data={"username": "ada", "password": "lovelace"},

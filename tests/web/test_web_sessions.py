@@ -251,6 +251,7 @@ def test_session_outside_a_request():
 @settings(max_examples=100, deadline=None)
 @given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7e, blacklist_characters=";,"),
                max_size=300))
+@pytest.mark.slow
 def test_arbitrary_cookie_values_never_give_a_500(value):
     c = make_app().test_client()
     r = c.get("/get", headers={"Cookie": f"session={value}"})
@@ -415,6 +416,7 @@ def test_fallback_key_lists_are_per_app():
     assert two.config["SECRET_KEY_FALLBACKS"] == []
 
 
+@pytest.mark.slow
 def test_session_cookie_is_secure_over_real_https(tmp_path):
     import threading
 

@@ -226,6 +226,7 @@ def test_slash_redirect_over_real_http(serve):
 
 # --- hatchway routes ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_routes_lists_and_explains(tmp_path):
     (tmp_path / "myapp.py").write_text(textwrap.dedent("""
         from hatchway.web import App, Blueprint

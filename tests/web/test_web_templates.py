@@ -158,6 +158,7 @@ def test_render_outside_request_needs_app_context(app):
         assert render_template_string("{{ request.args.u }}") == "q"
 
 
+@pytest.mark.slow
 def test_without_jinja2_render_template_names_the_extra(tmp_path):
     script = textwrap.dedent("""
         import sys

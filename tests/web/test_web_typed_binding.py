@@ -524,6 +524,7 @@ def test_typed_return_values():
     assert c.get("/enum").json == {"color": "blue", "when": "2024-01-02"}
 
 
+@pytest.mark.slow
 def test_over_real_http(serve):
     app = make_body_app()
     query_app = make_query_app()

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import pytest
 
 from hatchway.web import App
 from hatchway.web.typed import Field, Header, Query
@@ -49,6 +50,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(body=json_values, depth=st.text(max_size=4), mode=st.text(alphabet="abcXYZ-", max_size=4))
 def test_arbitrary_input_is_200_or_a_listed_422(body, depth, mode):
@@ -60,6 +62,7 @@ def test_arbitrary_input_is_200_or_a_listed_422(body, depth, mode):
         assert errors and all(e["loc"][0] in ("query", "header", "body") and e["reason"] for e in errors)
 
 
+@pytest.mark.slow
 def test_works_without_msgspec_and_pydantic():
     code = """
 import sys, dataclasses

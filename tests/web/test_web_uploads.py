@@ -334,6 +334,7 @@ def test_encode_multipart_round_trips_awkward_names():
     assert got["files"]["f"][0]["size"] == 7
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400), st.sampled_from([0, 1, 2]))
 def test_arbitrary_bodies_never_give_a_500(noise, mode):

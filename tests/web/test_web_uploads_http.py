@@ -188,6 +188,7 @@ def test_hostile_traversal_filename_via_curl(upload_server, tmp_path):
     fresh_get(base)
 
 
+@pytest.mark.slow
 def test_hostile_100000_tiny_parts(serve, tmp_path):
     body = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"k%d\"\r\n\r\nv\r\n" % (B.encode(), i)
                     for i in range(100_000)) + END
@@ -273,6 +274,7 @@ def rss():
 '''
 
 
+@pytest.mark.slow
 def test_1GiB_upload_spills_and_keeps_worker_rss_under_64MiB(tmp_path):
     (tmp_path / "bigapp.py").write_text(BIG_APP)
     uptmp = tmp_path / "spool"
@@ -284,7 +286,7 @@ def test_1GiB_upload_spills_and_keeps_worker_rss_under_64MiB(tmp_path):
     proc = Proc(["serve", "bigapp:app", "--bind", f"127.0.0.1:{port}", "--workers", "0", "--threads", "1",
                  "--max-body-size", str(2 << 30)], cwd=tmp_path, env=env)
     try:
-        wait_for(lambda: can_connect(("127.0.0.1", port)), timeout=20, message="server up")
+        wait_for(lambda: can_connect(("127.0.0.1", port)), timeout=20, what="server up")
         size = 1 << 30
         b = b"bigboundary"
         head = (b"--" + b + b'\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--' + b
