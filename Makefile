@@ -15,6 +15,12 @@ setup-test: $(BIN)/python
 serve: setup
 	$(BIN)/hatchway serve --bind 127.0.0.1:8000 --access-log -
 
+# ruff over the whole tree (sources, tests, bench, scripts) and mypy over hatchway/ (files= and the strict
+# overrides are in pyproject.toml).  .ci/run calls this first: a lint failure costs seconds, not a suite run.
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # curl, wrk, nginx and systemd-socket-activate, with the same script .ci/run uses.
 tools:
 	scripts/install-tools.sh
@@ -64,4 +70,4 @@ test-compiled: compiled
 	cd build/installed-tests && HWTEST_EXPECT_BUILD=mypyc $(abspath $(CBIN))/python -P -m pytest -q \
 	  -p no:cacheprovider
 
-.PHONY: setup setup-test serve test test-mode bench tools bench-observability compiled test-compiled
+.PHONY: setup setup-test lint serve test test-mode bench tools bench-observability compiled test-compiled

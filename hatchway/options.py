@@ -97,7 +97,8 @@ def _path(text):
 # the same name.  The flags, the HATCHWAY_* variables, the TOML keys and the docs all come from here.
 _C = ServerConfig
 TUNABLES = [
-    Option(None, "app", str, None, "module:app, module:factory(), or a file path/app.py[:app] (default: the built-in demo)"),
+    Option(None, "app", str, None, "module:app, module:factory(), or a file path/app.py[:app] "
+           "(default: the built-in demo)"),
     Option("--bind", "bind", _bind, ["127.0.0.1:8000"], "HOST:PORT, [::]:PORT, unix:PATH or fd://N; a bare PORT "
            "means 127.0.0.1:PORT; repeatable", kind="list", short="-b"),
     Option("--fd", "fd", _fd, [], "serve on an inherited listening socket fd; repeatable", kind="list"),

@@ -4,6 +4,10 @@ from __future__ import annotations
 import os
 import socket
 import stat
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class BindError(Exception):
@@ -51,10 +55,18 @@ class Listener:
 
 
 def describe(address, kind="tcp") -> str:
+    """A listening address as `--bind` spells it: `unix:PATH`, `HOST:PORT`, or `[V6HOST]:PORT`."""
     if kind == "unix":
         return f"unix:{address}"
     host, port = address[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_spec(host: str, port: int) -> str:
+    """run_simple's (host, port) as a `--bind` spec parse_bind reads back; host `unix://PATH` is a Unix socket."""
+    if host.startswith("unix://"):
+        return f"unix:{host[7:]}"
+    return describe((host, port))
 
 
 def parse_bind(spec: str):
@@ -162,7 +174,7 @@ def from_fd(fd: int) -> socket.socket:
     return sock
 
 
-def make_ssl_context(certfile: str, keyfile: str | None = None, password=None) -> "ssl.SSLContext":
+def make_ssl_context(certfile: str, keyfile: str | None = None, password=None) -> ssl.SSLContext:
     import ssl  # lazily: a server without TLS never pays its ~5 MiB
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

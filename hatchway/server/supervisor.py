@@ -33,7 +33,7 @@ import time
 from .listeners import Listener, bind_tcp
 from .signals import SignalQueue
 from . import systemd
-from .lifecycle import FAILED, HARD_TIMEOUT, HEARTBEAT, READY, RECYCLE, StatusChannel, die_with_parent
+from .lifecycle import FAILED, HARD_TIMEOUT, READY, RECYCLE, StatusChannel, die_with_parent
 from .metrics import METRICS
 
 log = logging.getLogger("hatchway.error")
@@ -108,22 +108,23 @@ class Supervisor:
         self.exit_code = 0
         self.fatal = None
         self._reserved = []            # bound, not listening: holds each --reuse-port port for us
-        self._reuse = []
+        # (host, actual port) of each --reuse-port address: every worker binds its own listening socket there.
+        self.reuse_port_addresses: list[tuple[str, int]] = []
         for host, port in reuse_port:
             # Bound but never listening: it reserves the port (and fixes port 0) without taking
             # connections; each worker gets a listening socket of its own on the same port.
             sock = _reserve(host, port)
             actual = sock.getsockname()[1]
-            self._reuse.append((host, actual))
+            self.reuse_port_addresses.append((host, actual))
             self._reserved.append(sock)
-        if self._reuse and not migrates_requests():
+        if self.reuse_port_addresses and not migrates_requests():
             log.warning("--reuse-port: net.ipv4.tcp_migrate_req is 0, so a connection that reaches a retiring "
                         "worker's socket between its last accept and its close is reset; set it to 1 for "
                         "loss-free recycling (docs/operations.md)")
 
     @property
     def addresses(self):
-        return [listener.address for listener in self.listeners] + self._reuse
+        return [listener.address for listener in self.listeners] + self.reuse_port_addresses
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> int:
@@ -439,7 +440,7 @@ class Supervisor:
 
     def _worker_sockets(self):
         out = []
-        for host, port in self._reuse:
+        for host, port in self.reuse_port_addresses:
             sock = bind_tcp(host, port, self.backlog, reuse_port=True)
             out.append(Listener(sock, "tcp", self.ssl_context))
         return out
