@@ -157,12 +157,15 @@ def _open(values, config, ctx, with_reuse_port):
     if values.get("_bind_source") == "default" and (inherited or values["fd"] or values["proxy_bind"]):
         binds = []  # the default address only applies when nothing else gives a listener
     binds += [f"fd://{fd}" for fd in inherited + list(values["fd"])]
-    reuse = []
+    reuse: list[tuple[str, int]] = []
     if with_reuse_port:
-        kept = []
+        kept: list[str] = []
         for spec in binds:
             kind, value = parse_bind(spec)
-            (reuse if kind == "tcp" else kept).append(value if kind == "tcp" else spec)
+            if kind == "tcp":
+                reuse.append(value)
+            else:
+                kept.append(spec)
         binds = kept
     listeners = open_listeners(binds, config.backlog, ctx, reuse_port=values["reuse_port"]) if binds else []
     try:

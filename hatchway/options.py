@@ -267,11 +267,11 @@ def server_config(values: dict) -> ServerConfig:
 def from_keywords(settings: dict) -> dict:
     """Keyword arguments of `hatchway.serve()` by dest.  A setting may be named as its dest
     (`keepalive_timeout`) or its flag (`keep_alive`); a single value is fine for a list option."""
-    by_name = {}
-    for opt in TUNABLES:
-        by_name[opt.dest] = opt
-        if opt.flag:
-            by_name[opt.flag[2:].replace("-", "_")] = opt
+    by_name: dict[str, Option] = {}
+    for known in TUNABLES:
+        by_name[known.dest] = known
+        if known.flag:
+            by_name[known.flag[2:].replace("-", "_")] = known
     out = {}
     for name, value in settings.items():
         opt = by_name.get(name)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 @dataclass
@@ -65,13 +66,13 @@ class ServerConfig:
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
-    def updated(self, **options) -> ServerConfig:
+    def updated(self, **options: Any) -> ServerConfig:
         unknown = set(options) - set(self.names())
         if unknown:
             raise TypeError(f"unknown server option(s): {', '.join(sorted(unknown))}")
         return replace(self, **options)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.concurrency not in CONCURRENCY_MODES:
             raise ValueError(f"concurrency must be one of {', '.join(CONCURRENCY_MODES)}, not {self.concurrency!r}")
 
