@@ -9,8 +9,13 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 
-setup-test: $(BIN)/python
+# Once per change of what the install reads (CI calls several targets that each need it; a no-op pip run still
+# costs ~30 s here).  The install is editable, so source edits need no re-run.
+$(VENV)/.test-deps: pyproject.toml setup.py _build/backend.py | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+setup-test: $(VENV)/.test-deps
 
 serve: setup
 	$(BIN)/hatchway serve --bind 127.0.0.1:8000 --access-log -

@@ -5,7 +5,6 @@ how to read one option from each source and how to print the table as documentat
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +94,8 @@ def read_toml(path: str, options) -> dict:
     """The file's settings by dest.  Keys may be spelt as the flag (`limit-request-line`) or the
     setting's name (`max_target_size`), each with dashes or underscores, at the top level or under a
     `[hatchway]` table."""
+    import tomllib  # only with --config: the parser and datetime cost every worker ~1.4 MiB of RSS
+
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

@@ -6,8 +6,6 @@
 * `handler.RequestHandler`: http.server-style handlers (do_GET...); `HTTPServer` runs them on the
   engine and is imported lazily from hatchway.wsgi (see hatchway.http.server).
 """
-from typing import Any
-
 from .policy import Limits, Reject
 from .protocol import Body, Rejection, Request, RequestParser
 from .response import Framing, InvalidResponse, frame
@@ -17,7 +15,7 @@ __all__ = ["Limits", "Reject", "Body", "Rejection", "Request", "RequestParser", 
            "ThreadingHTTPServer"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # HTTPServer needs the engine; import it only when asked for, so hatchway.http stays I/O-free.
     if name in ("HTTPServer", "ThreadingHTTPServer"):
         from . import server

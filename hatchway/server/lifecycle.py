@@ -10,7 +10,6 @@ Worker -> supervisor status messages (one byte each, on a pipe; a write of a byt
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import random
@@ -43,6 +42,8 @@ def die_with_parent(parent: int | None) -> None:
     if not parent:
         return
     try:
+        import ctypes  # supervised workers only: ~0.5 MiB of RSS a standalone server does not need
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     except (OSError, AttributeError):

@@ -20,8 +20,7 @@ class Listener:
 
     __slots__ = ("sock", "fd", "kind", "address", "ssl_context", "unlink_path", "name")
 
-    def __init__(self, sock: socket.socket, kind: str, ssl_context: ssl.SSLContext | None = None,
-                 unlink_path: str | None = None) -> None:
+    def __init__(self, sock: socket.socket, kind: str, ssl_context: Any = None, unlink_path: str | None = None) -> None:
         sock.setblocking(False)
         if kind == "tcp":
             # Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt here
