@@ -2,28 +2,48 @@
 
     python3 bench/idle_memory.py
 """
-import socket, subprocess, sys, time, os, resource
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+import os
+import socket
+import subprocess
+import sys
+import time
+
 port = 8897
-p = subprocess.Popen([sys.executable, "-m", "hatchway", "serve", "--bind", f"127.0.0.1:{port}", *sys.argv[1:]], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+p = subprocess.Popen([sys.executable, "-m", "hatchway", "serve", "--bind", f"127.0.0.1:{port}", *sys.argv[1:]],
+                     cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def rss():
-    for line in open(f"/proc/{p.pid}/status"):
-        if line.startswith("VmRSS"):
-            return int(line.split()[1])
+    with open(f"/proc/{p.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1])
+
+
+def idle_connection():
+    """One keep-alive connection that has had one response and now sits idle."""
+    c = socket.create_connection(("127.0.0.1", port))
+    c.sendall(b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n")
+    c.recv(65536)
+    return c
+
+
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close(); break
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        break
     except OSError:
         time.sleep(0.05)
-conns = []
-c = socket.create_connection(("127.0.0.1", port)); c.sendall(b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n"); c.recv(65536); conns.append(c)
+conns = [idle_connection()]
 base = rss()
 N = 5000
-for i in range(N):
-    c = socket.create_connection(("127.0.0.1", port)); c.sendall(b"GET /json HTTP/1.1\r\nHost: a\r\n\r\n"); c.recv(65536); conns.append(c)
+conns += [idle_connection() for _ in range(N)]
 after = rss()
-print(f"RSS before {base} KiB, after {N} idle keep-alive connections {after} KiB: {(after-base)/N:.2f} KiB per connection")
-for c in conns: c.close()
-p.terminate(); p.wait(10)
+print(f"RSS before {base} KiB, after {N} idle keep-alive connections {after} KiB: "
+      f"{(after - base) / N:.2f} KiB per connection")
+for c in conns:
+    c.close()
+p.terminate()
+p.wait(10)

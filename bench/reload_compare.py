@@ -70,7 +70,7 @@ def run(server: str, scenario: str, tmp: str) -> tuple:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{server} did not start")
+                    raise RuntimeError(f"{server} did not start") from None
                 time.sleep(0.05)
         time.sleep(1.0)  # every worker up (gunicorn has no readiness signal to wait on)
         sessions, pipes = SessionLoad(port, threads=2, max_seconds=120), PipelineLoad(port, threads=2,

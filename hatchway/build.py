@@ -15,8 +15,8 @@ import importlib
 import importlib.machinery
 import sys
 
-# The per-request path: parser, policy, framing, gateway, input stream, event loop, stall hand-off.  Edit here to change what
-# `HATCHWAY_COMPILE=mypyc pip install .` compiles; every entry must import in the pure build too.
+# The per-request path: parser, policy, framing, gateway, input stream, event loop, stall hand-off.  Edit here to
+# change what `HATCHWAY_COMPILE=mypyc pip install .` compiles; every entry must import in the pure build too.
 COMPILED_MODULES = (
     "hatchway.http.policy",
     "hatchway.http.protocol",

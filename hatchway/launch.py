@@ -12,7 +12,7 @@ import threading
 
 from .loading import AppLoadError, load_app
 from .options import server_config, settle
-from .server.listeners import BindError, make_ssl_context, open_listeners
+from .server.listeners import BindError, bind_spec, describe, make_ssl_context, open_listeners
 from .settings import SettingsError
 
 
@@ -157,12 +157,15 @@ def _open(values, config, ctx, with_reuse_port):
     if values.get("_bind_source") == "default" and (inherited or values["fd"] or values["proxy_bind"]):
         binds = []  # the default address only applies when nothing else gives a listener
     binds += [f"fd://{fd}" for fd in inherited + list(values["fd"])]
-    reuse = []
+    reuse: list[tuple[str, int]] = []
     if with_reuse_port:
-        kept = []
+        kept: list[str] = []
         for spec in binds:
             kind, value = parse_bind(spec)
-            (reuse if kind == "tcp" else kept).append(value if kind == "tcp" else spec)
+            if kind == "tcp":
+                reuse.append(value)
+            else:
+                kept.append(spec)
         binds = kept
     listeners = open_listeners(binds, config.backlog, ctx, reuse_port=values["reuse_port"]) if binds else []
     try:
@@ -203,7 +206,7 @@ def run(given: dict, app=None, environ=None, ssl_context=None, extra_config=None
     try:
         _setup_logging(values)
     except OSError as exc:
-        raise StartupError(f"cannot open log file: {exc.strerror} ({exc.filename})")
+        raise StartupError(f"cannot open log file: {exc.strerror} ({exc.filename})") from None
     log = logging.getLogger("hatchway.error")
     for line in values["_warnings"]:
         log.warning("%s", line)
@@ -212,7 +215,7 @@ def run(given: dict, app=None, environ=None, ssl_context=None, extra_config=None
     try:
         ids = resolve_ids(values["user"], values["group"])
     except PrivilegeError as exc:
-        raise StartupError(str(exc))
+        raise StartupError(str(exc)) from None
     supervised = values["workers"] > 0 or values["reload"]
     if not supervised:
         for dest, flag in (("hard_timeout", "--hard-timeout"), ("max_requests", "--max-requests"),
@@ -225,7 +228,7 @@ def run(given: dict, app=None, environ=None, ssl_context=None, extra_config=None
         try:
             ctx = make_ssl_context(values["certfile"], values["keyfile"])
         except BindError as exc:
-            raise StartupError(str(exc))
+            raise StartupError(str(exc)) from None
     reloader = None
     if values["reload"]:
         from .server.reloader import Reloader, ReloaderUnavailable
@@ -233,11 +236,11 @@ def run(given: dict, app=None, environ=None, ssl_context=None, extra_config=None
         try:
             reloader = Reloader(values["reload_dir"])
         except ReloaderUnavailable as exc:
-            raise StartupError(str(exc))
+            raise StartupError(str(exc)) from None
     try:
         listeners, proxied, reuse = _open(values, config, ctx, supervised and values["reuse_port"])
     except BindError as exc:
-        raise StartupError(str(exc))
+        raise StartupError(str(exc)) from None
     if not listeners and not proxied and not reuse:
         raise StartupError("nothing to listen on: give --bind, --fd or --proxy-bind")
     scheme = "https" if ctx else "http"
@@ -254,18 +257,12 @@ def run(given: dict, app=None, environ=None, ssl_context=None, extra_config=None
 def _banner(listener, scheme) -> None:
     """Werkzeug's start-up line, for run_simple and App.run users (the CLI logs `listening on`)."""
     address = listener.address
-    if isinstance(address, str):
-        where = f"unix:{address}"
-    else:
-        host, port = address[:2]
-        where = f"{scheme}://" + (f"[{host}]:{port}" if ":" in host else f"{host}:{port}") + "/"
+    where = describe(address, "unix") if isinstance(address, str) else f"{scheme}://{describe(address)}/"
     print(f" * Running on {where} (Press CTRL+C to quit)", file=sys.stderr, flush=True)
 
 
 def _announce(listeners, proxied, scheme, threads, extra=()):
     log = logging.getLogger("hatchway.error")
-    from .server.listeners import describe
-
     for listener in listeners:
         where = listener.name if listener.kind == "unix" else f"{scheme}://{listener.name}"
         log.info("listening on %s (threads=%d)", where, threads)
@@ -289,7 +286,7 @@ def _serve_alone(values, config, app, listeners, proxied, ids, scheme, main_thre
     except (AppLoadError, privileges.PrivilegeError) as exc:
         for listener in everything:
             listener.close()
-        raise StartupError(str(exc))
+        raise StartupError(str(exc)) from None
     pidfile = PidFile(values["pid"]) if values["pid"] else None
     if pidfile is not None:
         pidfile.write()
@@ -340,7 +337,7 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
             return EXIT_BOOT
         lifecycle = Lifecycle(config, status, supervised=True, reopen_logs=reopen_logs)
         srv = WSGIServer(worker_listeners, loaded, config, multiprocess=True, state=lifecycle.state,
-                         proxy_protocol=[l for l in worker_listeners if id(l) in proxied_ids])
+                         proxy_protocol=[ls for ls in worker_listeners if id(ls) in proxied_ids])
         lifecycle.attach(srv.worker)
         lifecycle.install_signals()
         lifecycle.run(srv)
@@ -358,9 +355,7 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
             for listener in listeners + proxied:
                 listener.close()
             raise StartupError(f"--metrics-bind {values['metrics_bind']}: {exc}") from None
-        host, port = metrics_socket.getsockname()[:2]
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        logging.getLogger("hatchway.error").info("metrics on http://%s/metrics", where)
+        logging.getLogger("hatchway.error").info("metrics on http://%s/metrics", describe(metrics_socket.getsockname()))
     try:
         sup = Supervisor(listeners + proxied, child_main, workers=workers, graceful_timeout=config.graceful_timeout,
                          drain_delay=config.drain_delay, heartbeat_timeout=values["heartbeat_timeout"],
@@ -370,20 +365,14 @@ def _serve_supervised(values, config, app, listeners, proxied, reuse, ctx, ids, 
     except BindError as exc:
         for listener in listeners + proxied:
             listener.close()
-        raise StartupError(str(exc))
-    _announce(listeners, proxied, scheme, config.threads, sup._reuse)
+        raise StartupError(str(exc)) from None
+    _announce(listeners, proxied, scheme, config.threads, sup.reuse_port_addresses)
     try:
         return sup.run()
     except BootError as exc:
-        raise StartupError(str(exc))
+        raise StartupError(str(exc)) from None
 
 
-
-
-def bind_spec(host, port) -> str:
-    if isinstance(host, str) and host.startswith("unix://"):
-        return f"unix:{host[7:]}"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def serve(app=None, *, environ=None, ssl_context=None, host=None, port=None, banner=True, on_ready=None,

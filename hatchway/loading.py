@@ -5,6 +5,7 @@ import ast
 import importlib
 import os
 import sys
+from typing import Any
 
 
 class AppLoadError(Exception):
@@ -32,11 +33,13 @@ def load_app(spec: str):
         node = ast.parse(expr.strip(), mode="eval").body
     except SyntaxError:
         raise AppLoadError(f"bad application spec {spec!r}: {expr!r} is not a name or call") from None
-    call_args = None
+    call_args: tuple[list[Any], dict[str, Any]] | None = None
     if isinstance(node, ast.Call):
         try:
             args = [ast.literal_eval(a) for a in node.args]
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg is not None}
+            if len(kwargs) != len(node.keywords):
+                raise ValueError("**mapping")
         except ValueError:
             raise AppLoadError(f"bad application spec {spec!r}: factory arguments must be literals") from None
         call_args = (args, kwargs)
@@ -48,7 +51,7 @@ def load_app(spec: str):
     if not isinstance(node, ast.Name):
         raise AppLoadError(f"bad application spec {spec!r}")
     parts.append(node.id)
-    obj = module
+    obj: Any = module
     for name in reversed(parts):
         try:
             obj = getattr(obj, name)

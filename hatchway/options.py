@@ -97,7 +97,8 @@ def _path(text):
 # the same name.  The flags, the HATCHWAY_* variables, the TOML keys and the docs all come from here.
 _C = ServerConfig
 TUNABLES = [
-    Option(None, "app", str, None, "module:app, module:factory(), or a file path/app.py[:app] (default: the built-in demo)"),
+    Option(None, "app", str, None, "module:app, module:factory(), or a file path/app.py[:app] "
+           "(default: the built-in demo)"),
     Option("--bind", "bind", _bind, ["127.0.0.1:8000"], "HOST:PORT, [::]:PORT, unix:PATH or fd://N; a bare PORT "
            "means 127.0.0.1:PORT; repeatable", kind="list", short="-b"),
     Option("--fd", "fd", _fd, [], "serve on an inherited listening socket fd; repeatable", kind="list"),
@@ -266,11 +267,11 @@ def server_config(values: dict) -> ServerConfig:
 def from_keywords(settings: dict) -> dict:
     """Keyword arguments of `hatchway.serve()` by dest.  A setting may be named as its dest
     (`keepalive_timeout`) or its flag (`keep_alive`); a single value is fine for a list option."""
-    by_name = {}
-    for opt in TUNABLES:
-        by_name[opt.dest] = opt
-        if opt.flag:
-            by_name[opt.flag[2:].replace("-", "_")] = opt
+    by_name: dict[str, Option] = {}
+    for known in TUNABLES:
+        by_name[known.dest] = known
+        if known.flag:
+            by_name[known.flag[2:].replace("-", "_")] = known
     out = {}
     for name, value in settings.items():
         opt = by_name.get(name)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 ENV_PREFIX = "HATCHWAY_"
 SOURCES = ("command line", "environment", "config file", "default")

@@ -15,7 +15,7 @@ __all__ = ["Limits", "Reject", "Body", "Rejection", "Request", "RequestParser", 
            "ThreadingHTTPServer"]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     # HTTPServer needs the engine; import it only when asked for, so hatchway.http stays I/O-free.
     if name in ("HTTPServer", "ThreadingHTTPServer"):
         from . import server

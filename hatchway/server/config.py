@@ -1,7 +1,8 @@
 """Every knob of the server in one flat record.  docs/architecture.md explains each default."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 @dataclass
@@ -60,19 +61,18 @@ class ServerConfig:
     forwarded_allow_ips: str = "127.0.0.1"  # peers whose Forwarded/X-Forwarded-* headers are applied
     forwarded_headers: str = "x-forwarded"  # the family those proxies set; the other is always stripped
     proxy_allow_ips: str = "127.0.0.1"      # peers allowed to send a PROXY protocol header (--proxy-bind)
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name != "extra"]
+        return [f.name for f in fields(cls)]
 
-    def updated(self, **options) -> "ServerConfig":
+    def updated(self, **options: Any) -> ServerConfig:
         unknown = set(options) - set(self.names())
         if unknown:
             raise TypeError(f"unknown server option(s): {', '.join(sorted(unknown))}")
         return replace(self, **options)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.concurrency not in CONCURRENCY_MODES:
             raise ValueError(f"concurrency must be one of {', '.join(CONCURRENCY_MODES)}, not {self.concurrency!r}")
 

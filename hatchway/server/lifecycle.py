@@ -15,9 +15,15 @@ import os
 import random
 import signal
 from collections import deque
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from .metrics import WorkerMetrics
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
 
 log = logging.getLogger("hatchway.error")
 
@@ -50,7 +56,7 @@ class StatusChannel:
     """The write end of a worker's status pipe; None-safe so a lone process can use it too.
     `parent` is the supervisor's pid (None for a lone process)."""
 
-    def __init__(self, fd: int | None, parent: int | None = None):
+    def __init__(self, fd: int | None, parent: int | None = None) -> None:
         self.fd = fd
         self.parent = parent
         if fd is not None:
@@ -73,24 +79,28 @@ class StatusChannel:
 class ServingState:
     """What the WSGI ops layers read: readiness, the request count, the watchdog."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.ready = True
         self.requests = 0
-        self.watchdog = None
-        self.metrics = None  # WorkerMetrics when the supervisor serves /metrics
+        self.watchdog: Watchdog | None = None
+        self.metrics: WorkerMetrics | None = None  # when the supervisor serves /metrics
 
 
 class Lifecycle:
-    def __init__(self, config, status: StatusChannel | None = None, supervised: bool = False,
-                 reopen_logs=None):
+    # The worker (hatchway.server.worker.Worker) is Any here: this module drives its on_tick, conns, now,
+    # draining and request_stop, and must not import the loop that imports the ops layers.
+    worker: Any
+
+    def __init__(self, config: ServerConfig, status: StatusChannel | None = None, supervised: bool = False,
+                 reopen_logs: Callable[[], object] | None = None) -> None:
         self.config = config
         self.status = status or StatusChannel(None)
         self.supervised = supervised
         self.reopen_logs = reopen_logs
         self.state = ServingState()
         self.worker = None
-        self.signals: deque = deque()
-        self.drain_at = None
+        self.signals: deque[int] = deque()
+        self.drain_at: float | None = None
         self.announced = False
         self.last_beat = 0.0
         self.recycle_asked = False
@@ -105,7 +115,7 @@ class Lifecycle:
                                            self._hard_timeout if supervised else None)
 
     # -- set-up ---------------------------------------------------------------------------------
-    def attach(self, worker) -> None:
+    def attach(self, worker: Any) -> None:
         self.worker = worker
         worker.on_tick = self.on_tick
         # Refuse new connections as soon as accepting stops, rather than queue them for nobody.
@@ -118,14 +128,14 @@ class Lifecycle:
             signal.signal(sig, self._enqueue)
         for sig in (signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
-        for sig in take_deferred():  # what arrived while this worker was still loading the app
-            self._enqueue(sig, None)
+        for signum in take_deferred():  # what arrived while this worker was still loading the app
+            self._enqueue(signum, None)
 
-    def _enqueue(self, signum, frame) -> None:
+    def _enqueue(self, signum: int, frame: FrameType | None) -> None:
         self.signals.append(signum)
         self.worker.call_soon(self._handle_signals)
 
-    def run(self, server) -> None:
+    def run(self, server: Any) -> None:
         """Serve until stopped; `server` has `.worker`, `serve_forever()` and `server_close()`."""
         if self.worker is None:
             self.attach(server.worker)

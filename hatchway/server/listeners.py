@@ -4,7 +4,11 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class BindError(Exception):
@@ -28,7 +32,7 @@ class Listener:
         self.sock = sock
         self.fd = sock.fileno()
         self.kind = kind  # "tcp" or "unix"
-        self.address = sock.getsockname()
+        self.address: Any = sock.getsockname()  # (host, port[, flow, scope]) or a Unix path
         self.ssl_context = ssl_context
         self.unlink_path = unlink_path
         self.name = describe(self.address, kind)
@@ -51,15 +55,24 @@ class Listener:
                     pass
 
 
-def describe(address, kind="tcp") -> str:
+def describe(address: Any, kind: str = "tcp") -> str:
+    """A listening address as `--bind` spells it: `unix:PATH`, `HOST:PORT`, or `[V6HOST]:PORT`."""
     if kind == "unix":
         return f"unix:{address}"
     host, port = address[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def parse_bind(spec: str):
-    """`HOST:PORT`, `[::]:PORT`, `:PORT`, `unix:PATH` or `fd://N` -> (kind, value)."""
+def bind_spec(host: str, port: int) -> str:
+    """run_simple's (host, port) as a `--bind` spec parse_bind reads back; host `unix://PATH` is a Unix socket."""
+    if host.startswith("unix://"):
+        return f"unix:{host[7:]}"
+    return describe((host, port))
+
+
+def parse_bind(spec: str) -> tuple[str, Any]:
+    """`HOST:PORT`, `[::]:PORT`, `:PORT`, `unix:PATH` or `fd://N` -> (kind, value): ("tcp", (host, port)),
+    ("unix", path) or ("fd", n)."""
     if spec.startswith("unix:"):
         path = spec[5:]
         if not path:
@@ -87,7 +100,7 @@ def parse_bind(spec: str):
     return ("tcp", (host or "0.0.0.0", port_n))
 
 
-def _tune_tcp(sock) -> None:
+def _tune_tcp(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
 
@@ -165,7 +178,7 @@ def from_fd(fd: int) -> socket.socket:
     return sock
 
 
-def make_ssl_context(certfile: str, keyfile: str | None = None, password=None) -> "ssl.SSLContext":
+def make_ssl_context(certfile: str, keyfile: str | None = None, password: str | bytes | None = None) -> ssl.SSLContext:
     import ssl  # lazily: a server without TLS never pays its ~5 MiB
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -178,7 +191,8 @@ def make_ssl_context(certfile: str, keyfile: str | None = None, password=None) -
     return ctx
 
 
-def open_listeners(binds, backlog: int = 2048, ssl_context=None, reuse_port: bool = False) -> list[Listener]:
+def open_listeners(binds: Iterable[str | socket.socket | tuple[str, Any]], backlog: int = 2048,
+                   ssl_context: ssl.SSLContext | None = None, reuse_port: bool = False) -> list[Listener]:
     """Create every listener or none: on failure the ones already open are closed again."""
     out: list[Listener] = []
     try:

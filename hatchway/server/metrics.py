@@ -17,6 +17,8 @@ import logging
 import socket
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger("hatchway.error")
 
@@ -34,8 +36,8 @@ class WorkerMetrics:
 
     __slots__ = ("requests", "duration", "duration_sum", "queue", "queue_sum", "shed", "raw")
 
-    def __init__(self):
-        self.requests: dict = {}  # (method, status) -> count
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], int] = {}  # (method, status) -> count
         self.duration = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
         self.queue = [0] * (len(QUEUE_BUCKETS) + 1)
@@ -47,7 +49,7 @@ class WorkerMetrics:
         # columns in C, and sorted columns bucket with one bisect per bound.  extend is atomic under
         # the GIL, so pool threads may record while the loop folds (fold takes a prefix, never swaps
         # the list).
-        self.raw: list = []
+        self.raw: list[Any] = []
 
     def observe(self, method: str, status: int, duration: float, queue: float) -> None:
         """Count one response at once (the rare paths: engine answers, aborted responses)."""
@@ -90,7 +92,7 @@ class WorkerMetrics:
         n = len(methods)
         first_method, first_status = methods[0], statuses[0]
         if methods.count(first_method) == n and statuses.count(first_status) == n:
-            pairs = {(first_method, first_status): n}  # the usual second: one kind of response
+            pairs: Mapping[tuple[str, int], int] = {(first_method, first_status): n}  # the usual second
         else:
             pairs = Counter(zip(methods, statuses))
         for key, count in pairs.items():
@@ -98,7 +100,7 @@ class WorkerMetrics:
                 key = ("OTHER", key[1])  # a client must not grow our label set without bound
             requests[key] = requests.get(key, 0) + count
 
-    def snapshot(self, conns) -> bytes:
+    def snapshot(self, conns: Mapping[int, Any]) -> bytes:
         """The status-pipe message: cumulative counts plus the gauges sampled now."""
         self.fold()
         states = [0, 0, 0]
@@ -110,7 +112,7 @@ class WorkerMetrics:
             index, busy = state()
             states[index] += 1
             inflight += busy
-        data = {
+        data: dict[str, Any] = {
             "r": [[m, s, n] for (m, s), n in self.requests.items()],
             "d": self.duration, "ds": self.duration_sum, "q": self.queue, "qs": self.queue_sum,
             "shed": self.shed, "c": states, "i": inflight,
@@ -124,7 +126,7 @@ class WorkerMetrics:
         return message
 
 
-def _bucket(counts: list, bounds, ordered: list) -> None:
+def _bucket(counts: list[int], bounds: Sequence[float], ordered: list[float]) -> None:
     """Add sorted values into per-bucket counts (bucket i: bounds[i-1] < v <= bounds[i], as
     bisect_left(bounds, v) in `observe`): one bisect per bound instead of one per value."""
     below = 0
@@ -135,7 +137,7 @@ def _bucket(counts: list, bounds, ordered: list) -> None:
     counts[-1] += len(ordered) - below
 
 
-def _empty_totals() -> dict:
+def _empty_totals() -> dict[str, Any]:
     return {"r": {}, "d": [0] * (len(DURATION_BUCKETS) + 1), "ds": 0.0, "q": [0] * (len(QUEUE_BUCKETS) + 1),
             "qs": 0.0, "shed": 0}
 
@@ -143,10 +145,10 @@ def _empty_totals() -> dict:
 class Registry:
     """The supervisor's view: live workers' latest snapshots + what retired workers counted."""
 
-    def __init__(self):
-        self.live: dict = {}     # pid -> snapshot dict
+    def __init__(self) -> None:
+        self.live: dict[int, dict[str, Any]] = {}     # pid -> snapshot dict
         self.gone = _empty_totals()
-        self.restarts: dict = {}  # reason -> count
+        self.restarts: dict[str, int] = {}  # reason -> count
 
     def update(self, pid: int, payload: bytes) -> None:
         try:
@@ -165,7 +167,7 @@ class Registry:
     def restarted(self, reason: str) -> None:
         self.restarts[reason] = self.restarts.get(reason, 0) + 1
 
-    def totals(self) -> dict:
+    def totals(self) -> dict[str, Any]:
         total = _empty_totals()
         _add(total, self.gone)
         states = [0, 0, 0]
@@ -180,7 +182,7 @@ class Registry:
 
     def render(self, workers: int) -> str:
         t = self.totals()
-        out = []
+        out: list[str] = []
         _family(out, "hatchway_requests_total", "counter", "Responses sent, by request method and status.")
         for (method, status), n in sorted(t["r"].items()):
             out.append(f'hatchway_requests_total{{method="{_label(method)}",status="{status}"}} {n}')
@@ -203,7 +205,7 @@ class Registry:
         return "\n".join(out) + "\n"
 
 
-def _add(into: dict, data: dict) -> None:
+def _add(into: dict[str, Any], data: dict[str, Any]) -> None:
     requests = into["r"]
     for key, n in data["r"].items():
         requests[key] = requests.get(key, 0) + n
@@ -218,12 +220,12 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _family(out: list, name: str, kind: str, text: str) -> None:
+def _family(out: list[str], name: str, kind: str, text: str) -> None:
     out.append(f"# HELP {name} {text}")
     out.append(f"# TYPE {name} {kind}")
 
 
-def _histogram(out: list, name: str, text: str, bounds, counts, total) -> None:
+def _histogram(out: list[str], name: str, text: str, bounds: Sequence[float], counts: list[int], total: float) -> None:
     _family(out, name, "histogram", text)
     running = 0
     for bound, n in zip(bounds, counts):
@@ -239,7 +241,7 @@ class MetricsEndpoint:
     """GET /metrics on the supervisor's select loop.  One short exchange per connection, each
     bounded by a 0.5 s socket timeout so a stalled scraper cannot hold the supervisor."""
 
-    def __init__(self, sock: socket.socket, render):
+    def __init__(self, sock: socket.socket, render: Callable[[], str]) -> None:
         self.sock = sock
         self.render = render
         sock.setblocking(False)
@@ -265,7 +267,7 @@ class MetricsEndpoint:
             finally:
                 conn.close()
 
-    def _answer(self, conn) -> None:
+    def _answer(self, conn: socket.socket) -> None:
         data = b""
         while b"\r\n\r\n" not in data and len(data) < 8192:
             chunk = conn.recv(8192)

@@ -7,7 +7,7 @@ import os
 class PidFile:
     def __init__(self, path: str):
         self.path = os.path.abspath(path)
-        self.pid = None
+        self.pid: int | None = None
 
     def write(self, pid: int | None = None) -> None:
         self.pid = os.getpid() if pid is None else pid

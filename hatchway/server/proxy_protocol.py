@@ -11,11 +11,19 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .listeners import Listener
 
 log = logging.getLogger("hatchway.error")
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1_MAX = 107  # the spec's bound for a whole v1 line, CRLF included
+
+# (header length, (host, port) of the real client or None when the proxy speaks for itself)
+Parsed = tuple[int, tuple[str, int] | None]
 
 
 class ProxyProtocolError(Exception):
@@ -26,7 +34,7 @@ class Incomplete(Exception):
     """More bytes are needed to decide."""
 
 
-def parse(data: bytes):
+def parse(data: bytes) -> Parsed:
     """Parse a header at the start of `data`.  Returns (length, source) where source is
     (host, port), or None when the proxy speaks for itself (v2 LOCAL, v1 UNKNOWN)."""
     if data.startswith(V2_SIGNATURE):
@@ -40,7 +48,7 @@ def parse(data: bytes):
     raise ProxyProtocolError("no PROXY protocol header")
 
 
-def _parse_v1(data: bytes):
+def _parse_v1(data: bytes) -> Parsed:
     end = data.find(b"\r\n", 0, V1_MAX)
     if end < 0:
         if len(data) >= V1_MAX:
@@ -62,7 +70,7 @@ def _parse_v1(data: bytes):
     return end + 2, (str(ip), port)
 
 
-def _parse_v2(data: bytes):
+def _parse_v2(data: bytes) -> Parsed:
     ver_cmd, fam, length = struct.unpack("!BBH", data[12:16])
     if ver_cmd >> 4 != 2:
         raise ProxyProtocolError("unsupported PROXY protocol version")
@@ -96,7 +104,9 @@ class ProxyHandshake:
 
     __slots__ = ("worker", "sock", "fd", "addr", "listener", "factory", "deadline", "idle", "stopping", "buf")
 
-    def __init__(self, worker, sock, addr, listener, factory, timeout: float):
+    # worker: the loop's Worker (its replace/forget/conns/now); Any so this pre-step does not depend on it.
+    def __init__(self, worker: Any, sock: socket.socket, addr: Any, listener: Listener,
+                 factory: Callable[[Any, socket.socket, Any, Listener], Any], timeout: float) -> None:
         self.worker = worker
         self.sock = sock
         self.fd = sock.fileno()
@@ -108,7 +118,7 @@ class ProxyHandshake:
         self.stopping = False
         self.buf = b""
 
-    def on_readable(self):
+    def on_readable(self) -> None:
         try:
             data = self.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -142,20 +152,20 @@ class ProxyHandshake:
         if self.stopping and self.worker.conns.get(conn.fd) is conn:
             conn.stop_gracefully()
 
-    def on_writable(self):
+    def on_writable(self) -> None:
         pass
 
-    def on_timeout(self):
+    def on_timeout(self) -> None:
         log.info("closing connection from %s: no PROXY protocol header in time", self.addr)
         self.close()
 
-    def stop_gracefully(self):
+    def stop_gracefully(self) -> None:
         if not self.buf:
             self.close()  # not one byte yet (a balancer's TCP check, say): nothing to finish
             return
         self.stopping = True
 
-    def close(self):
+    def close(self) -> None:
         self.worker.forget(self)
         try:
             self.sock.close()

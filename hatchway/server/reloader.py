@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterable
 
 log = logging.getLogger("hatchway.error")
 
@@ -18,7 +19,7 @@ class ReloaderUnavailable(Exception):
 
 
 class Reloader:
-    def __init__(self, paths, extensions=(".py",)):
+    def __init__(self, paths: Iterable[str] | None, extensions: Iterable[str] = (".py",)) -> None:
         try:
             import watchfiles  # noqa: F401  (an optional extra: hatchway[reload])
         except ImportError:
@@ -26,18 +27,18 @@ class Reloader:
         self.paths = [os.path.abspath(p) for p in (paths or [os.getcwd()])]
         self.extensions = tuple(extensions)
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
-    def start(self, trigger) -> None:
+    def start(self, trigger: Callable[[], object]) -> None:
         self._thread = threading.Thread(target=self._run, args=(trigger,), name="hatchway-reloader", daemon=True)
         self._thread.start()
 
-    def _run(self, trigger) -> None:
+    def _run(self, trigger: Callable[[], object]) -> None:
         import watchfiles
 
         exts = self.extensions
 
-        def wanted(change, path):
+        def wanted(change: object, path: str) -> bool:
             return path.endswith(exts) and "__pycache__" not in path
 
         log.info("watching %s for changes", ", ".join(self.paths))

@@ -8,22 +8,24 @@ from __future__ import annotations
 import os
 import signal
 from collections import deque
+from types import FrameType
+from typing import Any
 
 # In a worker, from the fork until it installs its own handlers (Lifecycle.install_signals), these
 # are noted and replayed then: a log rotation or a retire must not kill a worker that is still
 # importing the application (their default action is to terminate).  A fast stop (SIGQUIT) ends a
 # booting worker at once and cleanly (its default action would dump core).
 DEFERRED_IN_CHILD = (signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT)
-_deferred: list = []
+_deferred: list[int] = []
 
 
-def _defer(signum, frame) -> None:
+def _defer(signum: int, frame: FrameType | None) -> None:
     if signum == signal.SIGQUIT:
         os._exit(0)  # nothing served yet, nothing to drain
     _deferred.append(signum)
 
 
-def take_deferred() -> list:
+def take_deferred() -> list[int]:
     """The signals deferred since the fork, in order; forgets them."""
     out = list(_deferred)
     del _deferred[:len(out)]
@@ -37,13 +39,13 @@ SUPERVISOR_SIGNALS = (
 
 
 class SignalQueue:
-    def __init__(self, signals=SUPERVISOR_SIGNALS):
+    def __init__(self, signals: tuple[int, ...] = SUPERVISOR_SIGNALS) -> None:
         self.signals = signals
-        self.queue: deque = deque()
+        self.queue: deque[int] = deque()
         self.wake_r, self.wake_w = os.pipe()
         for fd in (self.wake_r, self.wake_w):
             os.set_blocking(fd, False)
-        self._previous = {}
+        self._previous: dict[int, Any] = {}  # signal.signal's answer: a handler, an int or None
 
     def install(self) -> None:
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
@@ -52,10 +54,10 @@ class SignalQueue:
             # A signal must interrupt nothing half-done: restart slow syscalls instead of EINTR.
             signal.siginterrupt(sig, False)
 
-    def _handler(self, signum, frame) -> None:
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         self.queue.append(signum)
 
-    def push(self, signum) -> None:
+    def push(self, signum: int) -> None:
         """Enqueue from a thread (the reloader) and wake the loop."""
         self.queue.append(signum)
         try:
@@ -70,7 +72,7 @@ class SignalQueue:
         except (BlockingIOError, OSError):
             pass
 
-    def pop(self):
+    def pop(self) -> int | None:
         return self.queue.popleft() if self.queue else None
 
     def reset_in_child(self, inherited: int = 0) -> None:

@@ -29,12 +29,21 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .listeners import Listener, bind_tcp
 from .signals import SignalQueue
 from . import systemd
-from .lifecycle import FAILED, HARD_TIMEOUT, HEARTBEAT, READY, RECYCLE, StatusChannel, die_with_parent
+from .lifecycle import FAILED, HARD_TIMEOUT, READY, RECYCLE, StatusChannel, die_with_parent
 from .metrics import METRICS
+
+if TYPE_CHECKING:
+    import ssl
+
+    from .metrics import MetricsEndpoint, Registry
+    from .pidfile import PidFile
+    from .reloader import Reloader
 
 log = logging.getLogger("hatchway.error")
 
@@ -53,28 +62,32 @@ class Child:
     __slots__ = ("pid", "fd", "gen", "born", "ready", "last_seen", "retiring", "kill_at", "aborted",
                  "buf", "failure", "replaces", "replaced_by", "recycle", "sockets")
 
-    def __init__(self, pid, fd, gen, now, replaces=None, sockets=()):
+    def __init__(self, pid: int, fd: int, gen: int, now: float, replaces: Child | None = None,
+                 sockets: Sequence[Listener] = ()) -> None:
         self.pid = pid
-        self.fd = fd
+        self.fd: int | None = fd       # the status pipe's read end; None once it is closed
         self.gen = gen
         self.born = now
         self.ready = False
         self.last_seen = now
         self.retiring = False
-        self.kill_at = None
-        self.aborted = False
+        self.kill_at: float | None = None
+        self.aborted = False           # killed for a missed heartbeat or boot timeout (counted as "heartbeat")
         self.buf = b""
-        self.failure = None
+        self.failure: str | None = None
         self.replaces = replaces       # the worker this one will stand in for once ready
-        self.replaced_by = None
-        self.recycle = None            # why this worker asked to be replaced
+        self.replaced_by: Child | None = None
+        self.recycle: str | None = None  # why this worker asked to be replaced
         self.sockets = sockets         # its own SO_REUSEPORT listeners, if any
 
 
 class Supervisor:
-    def __init__(self, listeners, child_main, *, workers: int, graceful_timeout: float, drain_delay: float = 0.0,
-                 heartbeat_timeout: float = 30.0, reuse_port=(), backlog: int = 2048, ssl_context=None,
-                 pidfile=None, reloader=None, reopen_logs=None, metrics_socket=None):
+    def __init__(self, listeners: Iterable[Listener], child_main: Callable[[list[Listener], StatusChannel], int], *,
+                 workers: int, graceful_timeout: float, drain_delay: float = 0.0, heartbeat_timeout: float = 30.0,
+                 reuse_port: Iterable[tuple[str, int]] = (), backlog: int = 2048,
+                 ssl_context: ssl.SSLContext | None = None, pidfile: PidFile | None = None,
+                 reloader: Reloader | None = None, reopen_logs: Callable[[], object] | None = None,
+                 metrics_socket: socket.socket | None = None) -> None:
         """`listeners`: shared, bound in this process (or inherited).  `reuse_port`: (host, port)
         pairs each worker gets its own SO_REUSEPORT socket for.  `child_main(listeners, status)`
         runs in each forked worker and returns its exit code."""
@@ -90,8 +103,8 @@ class Supervisor:
         self.reloader = reloader
         self.reopen_logs = reopen_logs
         self.signals = SignalQueue()
-        self.metrics = None            # Registry + MetricsEndpoint when --metrics-bind is given
-        self.endpoint = None
+        self.metrics: Registry | None = None  # Registry + MetricsEndpoint when --metrics-bind is given
+        self.endpoint: MetricsEndpoint | None = None
         if metrics_socket is not None:
             from .metrics import MetricsEndpoint, Registry
 
@@ -99,31 +112,32 @@ class Supervisor:
             self.endpoint = MetricsEndpoint(metrics_socket, self._render_metrics)
         self.children: dict[int, Child] = {}
         self.gen = 0
-        self.good_gen = None           # the newest generation that became fully ready
+        self.good_gen: int | None = None  # the newest generation that became fully ready
         self.started = False
-        self.stopping = None           # None, "graceful" or "fast"
-        self.stop_deadline = None
+        self.stopping: str | None = None  # None, "graceful" or "fast"
+        self.stop_deadline: float | None = None
         self.boot_failures = 0
         self.next_spawn_at = 0.0
         self.exit_code = 0
-        self.fatal = None
-        self._reserved = []            # bound, not listening: holds each --reuse-port port for us
-        self._reuse = []
+        self.fatal: str | None = None
+        self._reserved: list[socket.socket] = []            # bound, not listening: holds each --reuse-port port for us
+        # (host, actual port) of each --reuse-port address: every worker binds its own listening socket there.
+        self.reuse_port_addresses: list[tuple[str, int]] = []
         for host, port in reuse_port:
             # Bound but never listening: it reserves the port (and fixes port 0) without taking
             # connections; each worker gets a listening socket of its own on the same port.
             sock = _reserve(host, port)
             actual = sock.getsockname()[1]
-            self._reuse.append((host, actual))
+            self.reuse_port_addresses.append((host, actual))
             self._reserved.append(sock)
-        if self._reuse and not migrates_requests():
+        if self.reuse_port_addresses and not migrates_requests():
             log.warning("--reuse-port: net.ipv4.tcp_migrate_req is 0, so a connection that reaches a retiring "
                         "worker's socket between its last accept and its close is reset; set it to 1 for "
                         "loss-free recycling (docs/operations.md)")
 
     @property
-    def addresses(self):
-        return [listener.address for listener in self.listeners] + self._reuse
+    def addresses(self) -> list[Any]:
+        return [listener.address for listener in self.listeners] + self.reuse_port_addresses
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> int:
@@ -304,10 +318,12 @@ class Supervisor:
                     self.retire(c, now)
 
     def _render_metrics(self) -> str:
+        assert self.metrics is not None  # the endpoint exists only with the registry
         return self.metrics.render(len(self.children))
 
     def _count_restart(self, child: Child, code: int) -> None:
         """hatchway_worker_restarts_total{reason}: why a worker had to be replaced."""
+        assert self.metrics is not None
         self.metrics.retire(child.pid)
         if self.stopping:
             return
@@ -405,7 +421,7 @@ class Supervisor:
         child.kill_at = now + ABORT_GRACE
         _kill(child.pid, signal.SIGABRT)
 
-    def spawn(self, replaces: Child | None = None):
+    def spawn(self, replaces: Child | None = None) -> Child:
         sockets = self._worker_sockets()
         r, w = os.pipe()
         parent = os.getpid()
@@ -437,9 +453,9 @@ class Supervisor:
         log.info("started worker %d (generation %d)", pid, self.gen)
         return child
 
-    def _worker_sockets(self):
+    def _worker_sockets(self) -> list[Listener]:
         out = []
-        for host, port in self._reuse:
+        for host, port in self.reuse_port_addresses:
             sock = bind_tcp(host, port, self.backlog, reuse_port=True)
             out.append(Listener(sock, "tcp", self.ssl_context))
         return out
@@ -479,6 +495,7 @@ class Supervisor:
 
     def abandon_generation(self) -> None:
         now = time.monotonic()
+        assert self.good_gen is not None  # only a reload abandons a generation, after one was good
         for child in list(self.children.values()):
             if child.gen > self.good_gen:
                 self.retire(child, now)
@@ -519,7 +536,7 @@ class Supervisor:
                     child.kill_at = -1
                     _kill(child.pid, signal.SIGKILL)
 
-    def kill_all(self, sig) -> None:
+    def kill_all(self, sig: int) -> None:
         for pid in list(self.children):
             _kill(pid, sig)
 
@@ -569,7 +586,7 @@ def _reserve(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _kill(pid: int, sig) -> None:
+def _kill(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
     except ProcessLookupError:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping, MutableMapping
 
 SD_LISTEN_FDS_START = 3
 
 
-def listen_fds(environ=None, unset: bool = True) -> list[int]:
+def listen_fds(environ: MutableMapping[str, str] | None = None, unset: bool = True) -> list[int]:
     """The fds systemd passed us, or [] when none were passed to *this* process.
 
     The variables are removed afterwards (as sd_listen_fds(1) does) so that children we fork do not
@@ -33,7 +34,7 @@ def listen_fds(environ=None, unset: bool = True) -> list[int]:
     return fds
 
 
-def notify(state: str, environ=None) -> bool:
+def notify(state: str, environ: Mapping[str, str] | None = None) -> bool:
     """Send `state` (e.g. "READY=1", "STOPPING=1") to the service manager; False if not under one."""
     env = os.environ if environ is None else environ
     path = env.get("NOTIFY_SOCKET")

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 
 log = logging.getLogger("hatchway.error")
 
@@ -23,7 +24,7 @@ log = logging.getLogger("hatchway.error")
 class _Entry:
     __slots__ = ("start", "tid", "label", "logged", "hard")
 
-    def __init__(self, start, tid, label):
+    def __init__(self, start: float, tid: int, label: str) -> None:
         self.start = start
         self.tid = tid
         self.label = label
@@ -32,14 +33,15 @@ class _Entry:
 
 
 class Watchdog:
-    def __init__(self, timeout: float, hard_timeout: float = 0.0, on_hard_timeout=None):
+    def __init__(self, timeout: float, hard_timeout: float = 0.0,
+                 on_hard_timeout: Callable[[], object] | None = None) -> None:
         self.timeout = timeout if timeout > 0 else (hard_timeout if hard_timeout > 0 else 0.0)
         self.hard_timeout = hard_timeout
         self.on_hard_timeout = on_hard_timeout
-        self.entries: dict = {}
+        self.entries: dict[int, _Entry] = {}
         self._ids = itertools.count()
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         # Check often enough that a stuck request is reported within ~10% of its timeout.
         self.interval = max(0.05, min(1.0, self.timeout / 10)) if self.timeout else 1.0
 

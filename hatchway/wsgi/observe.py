@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any
 
 from .logformat import compile_format
 
@@ -156,14 +157,15 @@ class Observer:
             "referer": _header(headers, b"referer"), "user_agent": _header(headers, b"user-agent"),
             "host": _header(headers, b"host"),
         }
-        logger = self._log
+        logger, fmt = self._log, self.format
+        assert fmt is not None  # callers write a line only when there is a format
         try:
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, self.format(record), None, None))
+            logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, fmt(record), (), None))
         except Exception:  # noqa: BLE001 - a log line must never cost the response
             logging.getLogger("hatchway.error").exception("formatting an access log line failed")
 
 
-_stamp_cache = [None, "", ""]
+_stamp_cache: list[Any] = [None, "", ""]  # second, ISO, CLF
 
 
 def _stamps(second: int):

@@ -61,7 +61,7 @@ def health_middleware(app, path: str, state):
         start_response("503 Service Unavailable", headers + [("Connection", "close")])
         return draining
 
-    health_app.__wrapped__ = app
+    health_app.__wrapped__ = app  # type: ignore[attr-defined]  # inspect.unwrap() and tests find the app beneath
     return health_app
 
 
@@ -84,7 +84,7 @@ def shedding_middleware(app, max_wait: float, retry_after: int = 1, state=None):
             ("Content-Type", "text/plain"), ("Retry-After", str(retry_after)), ("Connection", "close")])
         return body
 
-    shedding_app.__wrapped__ = app
+    shedding_app.__wrapped__ = app  # type: ignore[attr-defined]
     return shedding_app
 
 
@@ -126,7 +126,7 @@ def watchdog_middleware(app, watchdog):
             return result
         return _Watched(result, watchdog, token)
 
-    watched_app.__wrapped__ = app
+    watched_app.__wrapped__ = app  # type: ignore[attr-defined]
     return watched_app
 
 
@@ -135,7 +135,7 @@ def counting_middleware(app, state):
         state.requests += 1  # read on the loop's tick; an approximate count is all max-requests needs
         return app(environ, start_response)
 
-    counted_app.__wrapped__ = app
+    counted_app.__wrapped__ = app  # type: ignore[attr-defined]
     return counted_app
 
 

@@ -224,5 +224,5 @@ def forwarded_middleware(app, allow_ips: str, family: str = "x-forwarded"):
             apply_forwarded(environ, trusted, family)
         return app(environ, start_response)
 
-    forwarded_app.__wrapped__ = app
+    forwarded_app.__wrapped__ = app  # type: ignore[attr-defined]  # inspect.unwrap() and tests find the app beneath
     return forwarded_app

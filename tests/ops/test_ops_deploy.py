@@ -33,7 +33,7 @@ def test_systemd_socket_activation_and_notify(start_server, pid_app, kit, workdi
         try:
             assert notify.recv(4096).startswith(b"READY=1")
         except TimeoutError:
-            raise AssertionError(srv.log() + srv.stderr())
+            raise AssertionError(srv.log() + srv.stderr()) from None
         sock.close()  # the server's copy is the only one now
         assert kit.get(port)[0] == 200
         srv.signal(signal.SIGTERM)
@@ -119,7 +119,7 @@ def test_load_shedding_by_queue_wait(start_server, pid_app, kit):
     fast = [r for kind, r in results if kind == "fast"]
     assert [r[0] for kind, r in results if kind == "slow"] == [200]
     assert fast and all(status == 503 for status, _, _ in fast), [r[0] for r in fast]
-    for status, headers, _ in fast:
+    for _status, headers, _ in fast:
         assert headers["Retry-After"] == "1" and headers["Connection"] == "close"
     srv.wait_log(r"shedding load: a request waited")
     assert kit.get(port)[0] == 200  # no queue, no shedding

@@ -28,10 +28,10 @@ def test_ten_sighups_under_keepalive_load_lose_nothing_and_serve_new_code(start_
             pid_app(f"v{i + 1}")
             srv.signal(signal.SIGHUP)
             # Spaced by readiness: the next HUP once this generation serves and the old one retired.
-            kit.wait_for(lambda: srv.count(r"reload complete: generation") >= i, what=f"reload {i}")
-            kit.wait_for(lambda: srv.count(r"retiring generation") >= i, what=f"retire {i}")
+            kit.wait_for(lambda i=i: srv.count(r"reload complete: generation") >= i, what=f"reload {i}")
+            kit.wait_for(lambda i=i: srv.count(r"retiring generation") >= i, what=f"retire {i}")
             seen = len(sessions.bodies)
-            kit.wait_for(lambda: any(b.startswith(f"v{i + 1} ".encode()) for b in sessions.bodies[seen:])
+            kit.wait_for(lambda i=i, seen=seen: any(b.startswith(f"v{i + 1} ".encode()) for b in sessions.bodies[seen:])
                          or sessions.errors, what=f"answers from v{i + 1}")
         tail_start = len(pipes.bodies)
         pipes.wait_successes(200)
@@ -72,7 +72,7 @@ def test_sigttou_scale_down_loses_nothing(start_server, pid_app, noretry, kit):
         pipes.wait_successes(200)
         for n in (2, 1):
             srv.signal(signal.SIGTTOU)
-            kit.wait_for(lambda: f"SIGTTOU: now {n} worker(s)" in srv.log(), what=f"{n} workers")
+            kit.wait_for(lambda n=n: f"SIGTTOU: now {n} worker(s)" in srv.log(), what=f"{n} workers")
         kit.wait_for(lambda: len(srv.children()) == 1, what="two workers retired")
         pipes.wait_successes(200)
     assert sessions.errors == [] and pipes.errors == [], (sessions.errors[:5], pipes.errors[:5])

@@ -122,7 +122,7 @@ def test_engine_made_responses_are_logged_with_their_reason(start_server, obs_ap
     assert slow_head["method"] == "" and "header" in slow_head["error"].lower()
     assert (slow_body["method"], slow_body["path"]) == ("POST", "/body") and "body" in slow_body["error"].lower()
     by_status = {status: rs[0] for status, rs in by_status.items()}
-    for status, rec in by_status.items():
+    for rec in by_status.values():
         assert rec["error"] and rec["bytes_out"] > 0 and rec["duration_ms"] >= 0, rec
     assert "timeout" in slow_head["error"].lower() and slow_head["duration_ms"] >= 400
     assert by_status[413]["method"] == "POST" or by_status[413]["method"] == ""
@@ -243,7 +243,7 @@ def test_metrics_summed_across_two_workers_and_restart_counted(start_server, obs
     assert ("hatchway_inflight_requests", ()) in samples and ("hatchway_shed_total", ()) in samples
     workers = srv.children()
     assert len(workers) == 2
-    for i in range(20):
+    for _ in range(20):
         status, headers, _ = kit.get(port, "/")
     victim = sorted(workers)[0]
     kit.wait_for(lambda: _total(_metrics(mport), "hatchway_requests_total") == n + 20, what="20 more")
