@@ -355,6 +355,8 @@ class _Reader:
             return f"not reached: {ev.path!r} ends elsewhere in the trie"
         got = ev.method[id(leaf)]
         if got is None:
+            if by_slash:
+                return f"the path lacks this rule's trailing slash, and method {self.method} is not in its methods"
             methods = set(rule.methods) | ({"HEAD"} if "GET" in rule.methods else set())
             return f"path fits but method {self.method} is not in {', '.join(sorted(methods))}"
         if got is not rule:
