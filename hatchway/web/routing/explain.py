@@ -90,6 +90,16 @@ class _TracedNode:
     # The fields matcher.walk reads; reading ``leaf`` means the path ended here.
     __slots__ = ("orig", "static", "dynamic", "mixed", "tails", "only_static", "_leaf", "_trace")
 
+    def __init__(self, orig: Any, trace: _Trace) -> None:
+        self.orig = orig
+        self._trace = trace
+        self.only_static: bool = orig.only_static
+        self.static: _TracedStatic = _TracedStatic(orig, trace)
+        self.dynamic: tuple = ()
+        self.mixed: tuple = ()
+        self.tails: tuple = ()
+        self._leaf: _TracedLeaf | None = None
+
     @property
     def leaf(self) -> Any:
         self._trace.add(("end", self.orig))
@@ -98,6 +108,11 @@ class _TracedNode:
 
 class _TracedStatic(dict):
     __slots__ = ("_parent", "_trace")
+
+    def __init__(self, parent: Any, trace: _Trace) -> None:
+        super().__init__()
+        self._parent = parent
+        self._trace = trace
 
     def get(self, seg, default=None):
         child = dict.get(self, seg)
@@ -108,6 +123,11 @@ class _TracedStatic(dict):
 class _TracedLeaf(dict):
     __slots__ = ("orig", "_trace")
 
+    def __init__(self, orig: Any, trace: _Trace) -> None:
+        super().__init__(orig)
+        self.orig = orig
+        self._trace = trace
+
     def get(self, method, default=None):
         rule = dict.get(self, method)
         self._trace.add(("method", self.orig, rule))
@@ -116,6 +136,10 @@ class _TracedLeaf(dict):
 
 class _TracedTable(dict):
     __slots__ = ("_trace",)
+
+    def __init__(self, items: Any, trace: _Trace) -> None:
+        super().__init__(items)
+        self._trace = trace
 
     def get(self, path, default=None):
         leaf = dict.get(self, path)
@@ -143,14 +167,10 @@ class _Mirror:
         self.branches: dict[int, tuple[list[tuple], Any]] = {}
 
     def node(self, orig: Any, edges: list[tuple]) -> _TracedNode:
-        t = _TracedNode()
-        t.orig, t._trace, t.only_static = orig, self.trace, orig.only_static
+        t = _TracedNode(orig, self.trace)
         d = len(edges)
-        static = _TracedStatic()
-        static._parent, static._trace = orig, self.trace
         for text, child in orig.static.items():
-            static[text] = self.node(child, [*edges, ("static", orig, child, d)])
-        t.static = static
+            t.static[text] = self.node(child, [*edges, ("static", orig, child, d)])
         t.mixed = tuple(
             (self._fit(orig, child, fullmatch), self._convs(orig, child, convs),
              self.node(child, [*edges, ("mixed", orig, child, d)]))
@@ -170,8 +190,7 @@ class _Mirror:
         return t
 
     def leaf(self, orig: Any, edges: list[tuple]) -> _TracedLeaf:
-        t = _TracedLeaf(orig)
-        t.orig, t._trace = orig, self.trace
+        t = _TracedLeaf(orig, self.trace)
         self.leaves[id(orig)] = t
         for rule in orig.rules:
             self.branches[id(rule)] = (edges, orig)
@@ -211,9 +230,7 @@ def explain(router: Router, path: str, method: str = "GET") -> Explanation:
     traced.__dict__.update(router.__dict__)
     traced._trace = trace
     traced._root = mirror.node(router._root, [])  # type: ignore[assignment]
-    table = _TracedTable((p, mirror.leaves[id(leaf)]) for p, leaf in router.static.items())
-    table._trace = trace
-    traced.static = table
+    traced.static = _TracedTable(((p, mirror.leaves[id(leaf)]) for p, leaf in router.static.items()), trace)
     trace.walks.append(_Walk(path))
     rule = values = None
     try:
@@ -228,7 +245,7 @@ def explain(router: Router, path: str, method: str = "GET") -> Explanation:
     except NotFound:
         outcome = "404 Not Found"
     trace.walks[0].result = (rule, values) if rule is not None and len(trace.walks) == 1 else None
-    reader = _Reader(router, mirror, trace, method)
+    reader = _Reader(mirror, trace, method)
     reasons = [(r, reader.why(r, rule)) for r in router.rules]
     return Explanation(method, path, rule, values, outcome, reasons, trace.walks)
 
@@ -269,6 +286,7 @@ class _Events:
                 self.method[id(ev[1])] = ev[2]
             else:
                 self.convert.setdefault((id(ev[1]), id(ev[2])), []).append(ev)
+        self.winner: Rule | None = None
         if walk.result is not None:
             self.winner = walk.result[0]
         else:
@@ -280,7 +298,7 @@ class _Events:
 
 
 class _Reader:
-    def __init__(self, router: Router, mirror: _Mirror, trace: _Trace, method: str) -> None:
+    def __init__(self, mirror: _Mirror, trace: _Trace, method: str) -> None:
         self.mirror = mirror
         self.method = method
         self.main = _Events(trace.walks[0])
@@ -293,7 +311,7 @@ class _Reader:
         if rule is chosen:
             return "chosen" + (" (exact path, from the static table)" if self.main.table_answered else "")
         if self.main.table_answered:
-            if self.mirror.branches[id(rule)][1] is self.main.table_leaf:
+            if self.mirror.branches[id(rule)][1] is self.main.table_leaf and chosen is not None:
                 got = chosen
                 return f"same path; for {self.method} it belongs to {got.rule!r} (endpoint {got.endpoint!r})"
             return "not tried: the static table answered the exact path before any walk of the trie"
@@ -313,7 +331,7 @@ class _Reader:
         if not ev.ran:
             return f"not tried: {ev.path!r} does not start with '/'"
         edges, leaf = self.mirror.branches[id(rule)]
-        segs, n = ev.segs, len(ev.segs)
+        n = len(ev.segs)
         k = len(rule.segments)
         by_slash = False
         for kind, parent, target, d in edges:
@@ -342,7 +360,8 @@ class _Reader:
             if kind == "convert":
                 shown = f"<{parts[0][0]}> ({type(parts[0][1]).__name__})"
             else:
-                shown = f"{segments_text(rule.segments[d:] if kind == 'tail' else [parts])!r} ({_converters(rule, d, kind)})"
+                text_of = segments_text(rule.segments[d:] if kind == "tail" else [parts])
+                shown = f"{text_of!r} ({_converters(rule, d, kind)})"
             text = tried[0][3]
             what = "remainder" if kind == "tail" else f"segment {i}"
             if tried[-1][4] == "nofit":
@@ -362,7 +381,7 @@ class _Reader:
         if got is not rule:
             return f"path fits; for {self.method} its shape belongs to {got.rule!r} (endpoint {got.endpoint!r})"
         if by_slash and rule.strict_slashes:
-            return f"the path lacks this rule's trailing slash: the matcher stops and the router redirects (308)"
+            return "the path lacks this rule's trailing slash: the matcher stops and the router redirects (308)"
         return "chosen"
 
     def _not_tried(self, rule: Rule, edges: list[tuple], parent: Any, d: int, ev: _Events) -> str:
