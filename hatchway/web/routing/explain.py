@@ -94,11 +94,11 @@ class _TracedNode:
         self.orig = orig
         self._trace = trace
         self.only_static: bool = orig.only_static
-        self.static: _TracedStatic = _TracedStatic(orig, trace)
+        self.static = _Recording("static", orig, trace)
         self.dynamic: tuple = ()
         self.mixed: tuple = ()
         self.tails: tuple = ()
-        self._leaf: _TracedLeaf | None = None
+        self._leaf: _Recording | None = None
 
     @property
     def leaf(self) -> Any:
@@ -106,45 +106,25 @@ class _TracedNode:
         return self._leaf
 
 
-class _TracedStatic(dict):
-    __slots__ = ("_parent", "_trace")
+class _Recording(dict):
+    """A dict of the trie whose ``get`` tells the trace what was looked up where, and what was found.
 
-    def __init__(self, parent: Any, trace: _Trace) -> None:
-        super().__init__()
-        self._parent = parent
-        self._trace = trace
+    Static children (``kind`` "static", at the parent node), a leaf's rules by method ("method", at the
+    leaf) and the router's table of exact paths ("table").
+    """
 
-    def get(self, seg, default=None):
-        child = dict.get(self, seg)
-        self._trace.add(("static", self._parent, seg))
-        return child
+    __slots__ = ("kind", "where", "_trace")
 
-
-class _TracedLeaf(dict):
-    __slots__ = ("orig", "_trace")
-
-    def __init__(self, orig: Any, trace: _Trace) -> None:
-        super().__init__(orig)
-        self.orig = orig
-        self._trace = trace
-
-    def get(self, method, default=None):
-        rule = dict.get(self, method)
-        self._trace.add(("method", self.orig, rule))
-        return rule
-
-
-class _TracedTable(dict):
-    __slots__ = ("_trace",)
-
-    def __init__(self, items: Any, trace: _Trace) -> None:
+    def __init__(self, kind: str, where: Any, trace: _Trace, items: Any = ()) -> None:
         super().__init__(items)
+        self.kind = kind
+        self.where = where
         self._trace = trace
 
-    def get(self, path, default=None):
-        leaf = dict.get(self, path)
-        self._trace.add(("table", leaf))
-        return leaf
+    def get(self, key, default=None):
+        found = dict.get(self, key)
+        self._trace.add((self.kind, self.where, key, found))
+        return found
 
 
 class _TracedRouter(Router):
@@ -162,7 +142,7 @@ class _Mirror:
 
     def __init__(self, trace: _Trace) -> None:
         self.trace = trace
-        self.leaves: dict[int, _TracedLeaf] = {}
+        self.leaves: dict[int, _Recording] = {}
         # id(rule) -> (edges from the root, leaf); an edge is (kind, parent, target, segment index)
         self.branches: dict[int, tuple[list[tuple], Any]] = {}
 
@@ -189,8 +169,8 @@ class _Mirror:
         t._leaf = self.leaf(orig.leaf, edges) if orig.leaf is not None else None
         return t
 
-    def leaf(self, orig: Any, edges: list[tuple]) -> _TracedLeaf:
-        t = _TracedLeaf(orig, self.trace)
+    def leaf(self, orig: Any, edges: list[tuple]) -> _Recording:
+        t = _Recording("method", orig, self.trace, orig)
         self.leaves[id(orig)] = t
         for rule in orig.rules:
             self.branches[id(rule)] = (edges, orig)
@@ -230,7 +210,8 @@ def explain(router: Router, path: str, method: str = "GET") -> Explanation:
     traced.__dict__.update(router.__dict__)
     traced._trace = trace
     traced._root = mirror.node(router._root, [])  # type: ignore[assignment]
-    traced.static = _TracedTable(((p, mirror.leaves[id(leaf)]) for p, leaf in router.static.items()), trace)
+    exact = ((p, mirror.leaves[id(leaf)]) for p, leaf in router.static.items())
+    traced.static = _Recording("table", None, trace, exact)
     trace.walks.append(_Walk(path))
     rule = values = None
     try:
@@ -269,9 +250,9 @@ class _Events:
         events = walk.events
         if events and events[0][0] == "table":
             # The static table is read first; a hit there means the trie is never walked.
-            if events[0][1] is not None:
-                self.table_leaf = events[0][1].orig
-                self.table_answered = len(events) > 1 and events[1][2] is not None
+            if events[0][3] is not None:
+                self.table_leaf = events[0][3].where
+                self.table_answered = len(events) > 1 and events[1][3] is not None
                 events = events[2:]
             else:
                 events = events[1:]
@@ -283,7 +264,7 @@ class _Events:
             elif kind == "end":
                 self.ended.add(id(ev[1]))
             elif kind == "method":
-                self.method[id(ev[1])] = ev[2]
+                self.method[id(ev[1])] = ev[3]
             else:
                 self.convert.setdefault((id(ev[1]), id(ev[2])), []).append(ev)
         self.winner: Rule | None = None
@@ -293,8 +274,8 @@ class _Events:
             self.winner = None
             # A strict slash rule found at the end of the path stops the walk (matcher.SlashRequired).
             last = next((ev for ev in reversed(events) if ev[0] == "method"), None)
-            if last is not None and last[2] is not None and last[2].strict_slashes:
-                self.stopped_at = last[2]
+            if last is not None and last[3] is not None and last[3].strict_slashes:
+                self.stopped_at = last[3]
 
 
 class _Reader:
