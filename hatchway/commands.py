@@ -15,9 +15,9 @@ def routes_table(app) -> str:
     rows.sort(key=lambda r: (r[1], r[0]))
     head = ("Methods", "Rule", "Endpoint")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip(),
+    lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 

@@ -14,16 +14,15 @@ import inspect
 import logging
 import os
 import threading
-import traceback
 import types
+from typing import Any
 from urllib.parse import quote
 
 from .appctx import AppContext, test_request_context
 from .config import Config
 from .ctx import _cv_request
-from .errors import render_error
 from .filebody import FileBody
-from .exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestRedirect
+from .exceptions import HTTPException, MethodNotAllowed, RequestRedirect
 from .jsonutil import _fast as _json_text
 from .request import Request
 from .response import Response
@@ -31,6 +30,7 @@ from .routing import Router, Rule
 from .scaffold import Scaffold, _endpoint_from_view, setupmethod, wants_request
 from .templating import TemplatingMixin, init_templating
 from .formparser import FORM_DEFAULTS
+from .handling import ErrorHandling
 from .sessions import SESSION_DEFAULTS, SecureCookieSessionInterface, save_request_session
 from .typed.serialise import NOT_TYPED as _NOT_TYPED, jsonable as _typed_jsonable
 
@@ -143,7 +143,7 @@ class _StreamContext:
                 _cv_reset(token)
 
 
-class App(Scaffold, TemplatingMixin):
+class App(ErrorHandling, Scaffold, TemplatingMixin):
     """A WSGI application. ``App(__name__)``, add routes, serve."""
 
     request_class = Request
@@ -179,7 +179,7 @@ class App(Scaffold, TemplatingMixin):
         self._pending_startup = True
         self._static_get = self.routes.static.get
         self._lookup_dynamic = self.routes.lookup_dynamic
-        self._app_target = None
+        self._app_target: Any = None
         # OpenAPI: per-rule documentation options, and the optional document/docs routes.
         self._route_docs = {}
         self._typed = False
@@ -517,85 +517,6 @@ class App(Scaffold, TemplatingMixin):
             for k, v in items:
                 h.set(k, v)
         return response
-
-    # errors
-    def _handler_for(self, request, exc):
-        rule = request.url_rule
-        scopes = (rule.payload if rule is not None else self._app_target).handler_scopes
-        if not scopes:
-            return None
-        code = exc.code if isinstance(exc, HTTPException) else None
-        mro = type(exc).__mro__
-        for handlers in scopes:
-            for key in (code, None) if code is not None else (None,):
-                table = handlers.get(key)
-                if table:
-                    for cls in mro:
-                        func = table.get(cls)
-                        if func is not None:
-                            return func
-        return None
-
-    def handle_exception(self, request, exc):
-        """Produce the response for an exception raised while handling ``request``."""
-        handler = self._handler_for(request, exc)
-        if handler is not None:
-            try:
-                return self.finalize(request, handler(exc))
-            except HTTPException as e:
-                # The handler re-raised or aborted: render that error plainly
-                # (no second handler lookup, so handlers cannot loop).
-                exc = e
-            except Exception as e:
-                return self._unhandled(request, e)
-        if isinstance(exc, HTTPException):
-            if exc.response is not None:
-                return self._finalize_error(request, self.make_response(exc.response))
-            return self._finalize_error(request, render_error(exc, request.environ))
-        return self._unhandled(request, exc)
-
-    def _unhandled(self, request, exc):
-        request._error = exc
-        if self.config["PROPAGATE_EXCEPTIONS"]:
-            raise exc
-        self.logger.error(
-            "Exception on %s %s [%s]", request.method, request.path,
-            type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__),
-        )
-        server_error = InternalServerError(original_exception=exc)
-        handler = self._handler_for(request, server_error)
-        if handler is not None:
-            try:
-                return self._finalize_error(request, self.make_response(handler(server_error)))
-            except Exception:
-                self.logger.exception("the 500 error handler itself failed")
-        debug_text = None
-        if self.debug:
-            debug_text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return self._finalize_error(request, render_error(server_error, request.environ, debug_text))
-
-    def _finalize_error(self, request, response):
-        """Run after hooks on an error response; a failing hook cannot make it worse."""
-        rule = request.url_rule
-        after = (rule.payload if rule is not None else self._app_target).after
-        for func in after:
-            try:
-                out = func(response)
-                if out is not None:
-                    response = out
-            except Exception:
-                self.logger.exception("after_request hook %r failed on an error response", func)
-        return response
-
-    def _do_teardown(self, request, exc):
-        """Run every teardown hook; one failing does not skip the others."""
-        rule = request.url_rule
-        funcs = (rule.payload if rule is not None else self._app_target).teardown
-        for func in funcs:
-            try:
-                func(exc)
-            except Exception:
-                self.logger.exception("teardown_request hook %r failed", func)
 
     def openapi(self):
         """The OpenAPI 3.1 document of this app's routes, as a dict."""

@@ -36,7 +36,7 @@ class Blueprint(Scaffold):
         return f"<Blueprint {self.name!r}>"
 
     def _check_setup(self, what):
-        for app, full_name in self._registered:
+        for app, _full_name in self._registered:
             if app._started:
                 app._check_setup(what)
         if self._registered and what in ("add_url_rule", "register_blueprint"):

@@ -309,8 +309,8 @@ def _multipart(response, ranges, length):
     total = sum(len(hd) for hd in heads) + sum(stop - start + 2 for start, stop in ranges) + len(tail)
     body = response.body
     if type(body) is bytes:
-        chunks = []
-        for hd, (start, stop) in zip(heads, ranges):
+        chunks: list = []
+        for hd, (start, stop) in zip(heads, ranges, strict=True):
             chunks += (hd, body[start:stop], b"\r\n")
         chunks.append(tail)
         response.body = b"".join(chunks)
@@ -334,7 +334,7 @@ class _MultipartFile:
 
     def __iter__(self):
         read_region = self._body.read_region
-        for head, (start, stop) in zip(self._heads, self._ranges):
+        for head, (start, stop) in zip(self._heads, self._ranges, strict=True):
             yield head
             pos = start
             while pos < stop:

@@ -30,7 +30,7 @@ class BaseConverter:
     def __init__(self, *args, **kwargs):
         if args or kwargs:
             raise TypeError(f"{type(self).__name__} takes no arguments")
-        self.args = ()
+        self.args: tuple = ()
 
     def to_python(self, value):
         return value

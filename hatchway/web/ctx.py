@@ -18,7 +18,7 @@ __all__ = [
     "start_thread", "current_app",
 ]
 
-_cv_request = contextvars.ContextVar("hatchway.web.request")
+_cv_request: contextvars.ContextVar = contextvars.ContextVar("hatchway.web.request")
 
 
 class _NoContext(RuntimeError):
@@ -83,7 +83,7 @@ class _Proxy:
 
 
 # The app context (``with app.app_context():``): (app, g) outside a request.
-_cv_app = contextvars.ContextVar("hatchway.web.app")
+_cv_app: contextvars.ContextVar = contextvars.ContextVar("hatchway.web.app")
 
 
 def _current_g():

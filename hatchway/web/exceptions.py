@@ -51,6 +51,8 @@ class HTTPException(Exception):
 class BadRequest(HTTPException):
     code = 400
     description = "The request could not be understood."
+    #: The query or form field at fault, when there is one.
+    field: str | None = None
 
 
 class BadRequestKeyError(BadRequest, KeyError):
@@ -158,7 +160,7 @@ class RequestRedirect(HTTPException):
         self.headers = [("Location", new_url)]
 
 
-_BY_CODE = {
+_BY_CODE: dict[int, type] = {
     cls.code: cls
     for cls in (
         BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed,

@@ -58,7 +58,7 @@ class FileBody:
         if n is None or n < 0 or n > left:
             n = left
         data = self.file.read(n)
-        self._left -= len(data)
+        self._left = left - len(data)
         return data
 
     def fileno(self):

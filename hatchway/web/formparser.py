@@ -20,6 +20,7 @@ Limits (``app.config`` keys, all on by default):
 """
 
 import re
+from typing import Any
 
 from .datastructures import Headers, MultiDict
 from .exceptions import BadRequest, RequestEntityTooLarge, exception_for
@@ -138,8 +139,10 @@ def parse_multipart(request, boundary):
     files = []
     buffers = []
     in_memory = 0
-    segment = buf = None
-    text = None
+    # The part being read: its multipart segment and either its text chunks or its file buffer.
+    segment: Any = None
+    buf: Any = None
+    text: list | None = None
     text_size = 0
     try:
         parse = parser.parse

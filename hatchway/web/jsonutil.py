@@ -80,7 +80,7 @@ _pretty = json.JSONEncoder(
 ).encode
 
 try:
-    from json.encoder import c_make_encoder, encode_basestring
+    from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - interpreters without the C accelerator
     c_make_encoder = None
 

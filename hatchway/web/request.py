@@ -11,6 +11,7 @@ Content-Type check (415) and a 400 on malformed input, never a 500.
 """
 
 import re
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from .ctx import RequestGlobals
@@ -66,7 +67,7 @@ def unquote_cookie(value):
 
 
 def parse_cookie(header):
-    cookies = {}
+    cookies: dict = {}
     for item in header.split(";"):
         name, eq, value = item.partition("=")
         name = name.strip()
@@ -90,6 +91,16 @@ class Request:
         "_files", "_uploads", "_session", "_flashes",
         "__weakref__",
     )
+    # The lazy caches, declared for the type checker (the slots start empty).
+    _args: Any
+    _headers: Any
+    _cookies: Any
+    _data: Any
+    _json: Any
+    _form: Any
+    _g: Any
+    _files: Any
+    _content_type: Any
 
     def __init__(self, environ, app=None):
         self.environ = environ

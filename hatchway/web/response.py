@@ -175,8 +175,8 @@ class Response:
     @classmethod
     def from_app(cls, app, environ):
         """Run a WSGI app and capture what it sends as a Response."""
-        captured = []
-        written = []
+        captured: list = []
+        written: list = []
 
         def start_response(status, headers, exc_info=None):
             if exc_info and captured:

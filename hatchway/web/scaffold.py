@@ -1,6 +1,8 @@
 """What App and Blueprint share: route decorators, hooks, error handlers."""
 
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 from .exceptions import HTTPException, exception_for
 from .static import Folders
@@ -49,6 +51,9 @@ def error_key(code_or_exception):
 
 
 class Scaffold(Folders):
+    # Each subclass (App, Blueprint) registers rules its own way.
+    add_url_rule: Callable[..., Any]
+
     def __init__(self, import_name, static_folder=None, static_url_path=None, template_folder=None,
                  root_path=None):
         self.import_name = import_name

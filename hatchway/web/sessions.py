@@ -23,6 +23,8 @@ import json
 import logging
 import time
 from datetime import timedelta
+from collections.abc import Callable
+from typing import Any
 
 from .ctx import _cv_request, _NoContext, _Proxy
 
@@ -33,7 +35,7 @@ __all__ = [
 
 log = logging.getLogger("hatchway.web")
 
-SESSION_DEFAULTS = {
+SESSION_DEFAULTS: dict = {
     "SECRET_KEY": None,
     "SECRET_KEY_FALLBACKS": [],
     "SESSION_COOKIE_NAME": "session",
@@ -58,6 +60,10 @@ def _cfg(app, key):
 
 class SessionMixin:
     """What every session object offers on top of the dict interface."""
+
+    # Supplied by the dict the mixin is combined with.
+    get: Callable[..., Any]
+    __setitem__: Callable[[str, Any], None]
 
     @property
     def permanent(self):
@@ -264,7 +270,7 @@ class SecureCookieSessionInterface(SessionInterface):
     def __init__(self):
         # (keys, serializer, verified-cookie cache), replaced as one tuple so
         # a thread never pairs one key set's serializer with another's cache.
-        self._state = (None, None, None)
+        self._state: tuple = (None, None, None)
 
     def get_signing_serializer(self, app):
         """The serializer for the app's current keys, or None without a secret key."""

@@ -7,6 +7,7 @@ newline), so ported code and its tests see the same output.
 """
 
 import json
+from typing import Any
 
 from .appctx import current_app_or_none
 from .jsonutil import _default
@@ -56,7 +57,7 @@ def jsonify(*args, **kwargs):
     app = current_app_or_none()
     pretty = bool(app is not None and app.config.get("JSONIFY_PRETTYPRINT_REGULAR", False))
     text = (_flask_json_pretty if pretty else _flask_json)(data) + "\n"
-    cls = app.response_class if app is not None else None
+    cls: Any = app.response_class if app is not None else None
     if cls is None:
         from .response import Response as cls
     resp = cls(text.encode())

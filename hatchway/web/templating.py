@@ -14,6 +14,7 @@ Inside templates: ``url_for``, ``get_flashed_messages``, ``config``,
 
 import os
 import threading
+from typing import Any
 
 from .ctx import _cv_request
 from .sessions import get_flashed_messages, session
@@ -75,7 +76,7 @@ def create_environment(app):
     """The Jinja2 Environment of ``app`` (built once; ``app.jinja_env`` calls this)."""
     jinja2 = _jinja2()
 
-    class _AppLoader(jinja2.BaseLoader):
+    class _AppLoader(jinja2.BaseLoader):  # type: ignore[name-defined]  # jinja2 is imported lazily
         """Searches the folders each time, so blueprints added later are seen."""
 
         def get_source(self, environment, template):
@@ -190,6 +191,10 @@ def init_templating(app):
 
 class TemplatingMixin:
     """App methods for templates: ``jinja_env`` and the filter/global/test decorators."""
+
+    # Set by init_templating(app).
+    _jinja_env: Any
+    _jinja_lock: Any
 
     @property
     def jinja_env(self):

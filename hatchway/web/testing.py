@@ -377,8 +377,12 @@ class TestClient:
         if self.validate:
             status, headers, body = validate_wsgi_call(self.app, environ)
         else:
-            captured = []
-            result = self.app(environ, lambda s, h, e=None: captured.extend((s, h)) or (lambda d: None))
+            captured: list = []
+
+            def start_response(status, headers, exc_info=None):
+                captured.extend((status, headers))
+                return lambda data: None
+            result = self.app(environ, start_response)
             try:
                 body = b"".join(result)
             finally:

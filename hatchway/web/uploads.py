@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from typing import Any
 
 from .datastructures import Headers
 
@@ -25,7 +26,7 @@ class SpoolBuffer:
     __slots__ = ("_chunks", "size", "file", "threshold", "tempdir")
 
     def __init__(self, threshold, tempdir=None):
-        self._chunks = []
+        self._chunks: Any = []  # None once spilled to a file
         self.size = 0
         self.file = None
         self.threshold = threshold

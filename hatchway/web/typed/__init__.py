@@ -40,7 +40,7 @@ def check_rule(rule, view):
 
 
 def _rules_by_endpoint(app):
-    out = {}
+    out: dict = {}
     for rule in app.routes:
         out.setdefault(rule.endpoint, []).append(rule)
     return out

@@ -116,6 +116,7 @@ def analyse(view, path_converters):
             marker = Body() if source == "body" else Query()
         many = source in ("query", "header") and _is_list(core)
         if source == "header":
+            assert marker is not None  # set just above for every source but path
             key = marker.alias or header_key(name)
         else:
             key = (marker.alias if marker is not None else None) or name
@@ -206,7 +207,7 @@ def compile_binder(spec, path_names, explicit_path=True):
         missing = (
             [f"        e.append((L{i}, 'field required'))", f"        {var} = None"] if p.required
             # A mutable default is copied per request, so a view changing it changes nothing.
-            else [f"        {var} = {'copy(D%d)' % i if isinstance(p.default, (list, set, dict)) else 'D%d' % i}"]
+            else [f"        {var} = {f'copy(D{i})' if isinstance(p.default, (list, set, dict)) else f'D{i}'}"]
         )
         if p.source == "path":
             get = p.name if explicit_path else f"path.get({p.name!r}, M)"

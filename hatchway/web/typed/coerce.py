@@ -172,7 +172,7 @@ def _json_tuple(items):
             errs.append((loc, f"expected an array of {len(items)} items"))
             return BAD
         n = len(errs)
-        out = tuple(c(x, loc + (i,), errs) for i, (c, x) in enumerate(zip(items, v)))
+        out = tuple(c(x, loc + (i,), errs) for i, (c, x) in enumerate(zip(items, v, strict=True)))
         return BAD if len(errs) != n else out
 
     return conv
@@ -198,7 +198,7 @@ def _json_union(options, names):
     # value wins. Only when all fail are errors reported (once, for the union).
     def conv(v, loc, errs):
         for c in options:
-            scratch = []
+            scratch: list = []
             out = c(v, loc, scratch)
             if not scratch:
                 return out
@@ -281,7 +281,7 @@ def _json_struct(struct, cache):
             return convert(v, struct)
         except error as e:
             first = _msgspec_error(e, loc)
-            found = []
+            found: list = []
             try:
                 walk(v, loc, found)
             except Exception:  # the walk only adds detail; msgspec's verdict stands
@@ -342,7 +342,7 @@ def _json_base(tp, cache):
         return _json_union(opts, " or ".join(describe(a) for a in args))
     if origin is typing.Literal:
         return _json_literal(args)
-    if origin in (list, typing.List, set, frozenset, typing.Sequence) or tp in (list, set):
+    if origin in (list, set, frozenset, typing.Sequence) or tp in (list, set):
         item = json_converter(args[0], None, cache) if args else _json_any
         kind = "an array of unique items" if origin in (set, frozenset) or tp is set else "an array"
         return _json_list(item, kind)
@@ -350,7 +350,7 @@ def _json_base(tp, cache):
         if len(args) == 2 and args[1] is Ellipsis:
             return _json_list(json_converter(args[0], None, cache), "an array", tuple_out=True)
         return _json_tuple([json_converter(a, None, cache) for a in args])
-    if origin in (dict, typing.Dict, typing.Mapping) or tp is dict:
+    if origin in (dict, typing.Mapping) or tp is dict:
         key = None
         if args and args[0] is not str:
             kt = _TEXT.get(args[0])
@@ -378,7 +378,7 @@ _REQUIRED_WRAPPERS = tuple(
 def _object_fields(tp):
     """[(name, annotation, required, default, factory)] for a dataclass or TypedDict."""
     hints = hints_of(tp)
-    out = []
+    out: list[tuple] = []
     if is_typeddict(tp):
         required = tp.__required_keys__
         for name, ann in hints.items():
@@ -401,7 +401,7 @@ def _object_fields(tp):
 
 def _object_converter(tp, cache, fields=None, cache_key=None):
     # Placeholder first so self-referencing types (trees) resolve to the same function.
-    holder = []
+    holder: list = []
     cache_key = tp if cache_key is None else cache_key
 
     def forward(v, loc, errs):

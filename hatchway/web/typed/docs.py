@@ -52,7 +52,7 @@ def mount_docs(app, openapi_url, docs_url):
     """Add the JSON document route and, if asked, the docs page and its assets."""
     if docs_url and not openapi_url:
         openapi_url = docs_url.rstrip("/") + "/openapi.json"
-    cache = {}
+    cache: dict = {}
 
     def openapi_document():
         # Built once, on the first request: the route table is frozen by then.

@@ -31,7 +31,7 @@ def _template(rule):
 
 def _converter_schema(conv):
     if isinstance(conv, IntegerConverter):
-        s = {"type": "integer"}
+        s: dict[str, typing.Any] = {"type": "integer"}
         if not conv.signed:
             s["minimum"] = 0
         if conv.min is not None:
@@ -94,7 +94,7 @@ def _phrase(code):
 
 
 def _operation(rule, method, view, spec, doc, schemas, op_ids):
-    op = {}
+    op: dict[str, typing.Any] = {}
     tags = doc.get("tags")
     if tags is None and rule.payload is not None and rule.payload.blueprint:
         tags = [rule.payload.blueprint]
@@ -186,10 +186,10 @@ def _return_hint(view):
 
 def build_document(app):
     schemas = Schemas()
-    paths = {}
+    paths: dict = {}
     tags = []
-    op_ids = set()
-    by_endpoint = {}
+    op_ids: set = set()
+    by_endpoint: dict = {}
     for rule in app.routes:
         by_endpoint.setdefault(rule.endpoint, []).append(rule)
     for rule in app.routes:

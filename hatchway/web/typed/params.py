@@ -21,7 +21,7 @@ class Param:
         "alias", "gt", "ge", "lt", "le", "min_length", "max_length", "pattern",
         "multiple_of", "description", "deprecated", "examples", "_regex",
     )
-    source = None
+    source: str | None = None
 
     def __init__(self, alias=None, *, gt=None, ge=None, lt=None, le=None, min_length=None,
                  max_length=None, pattern=None, multiple_of=None, description=None,

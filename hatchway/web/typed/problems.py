@@ -24,7 +24,7 @@ class RequestValidationError(UnprocessableEntity):
 
 
 class FieldError(typing.TypedDict):
-    loc: list[typing.Union[str, int]]
+    loc: list[str | int]
     reason: str
 
 

@@ -19,7 +19,7 @@ from .types import NoneType, is_pydantic, is_struct, is_typeddict, is_union, unw
 __all__ = ["Schemas"]
 
 _REF = "#/components/schemas/"
-_SCALARS = {
+_SCALARS: dict[typing.Any, dict] = {
     str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
     bool: {"type": "boolean"}, NoneType: {"type": "null"},
     uuid.UUID: {"type": "string", "format": "uuid"},
@@ -150,7 +150,7 @@ class Schemas:
 
     def _object(self, tp):
         props, required = {}, []
-        for name, ann, req, default, factory in _object_fields(tp):
+        for name, ann, req, default, _factory in _object_fields(tp):
             base, markers = unwrap(ann)
             key = markers[0].alias if markers and markers[0].alias else name
             s = self.schema(ann)

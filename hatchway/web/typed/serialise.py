@@ -42,7 +42,7 @@ def _plain(v):
 
 
 _PASS = (str, int, float, bool, type(None))
-_dumpers = {}
+_dumpers: dict = {}
 
 
 def _needs_conversion(tp):

@@ -53,7 +53,7 @@ def strip_optional(tp):
     if not is_optional(tp):
         return tp
     rest = tuple(a for a in typing.get_args(tp) if a is not NoneType)
-    return rest[0] if len(rest) == 1 else typing.Union[rest]
+    return rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007 (a Union of a runtime tuple; `|` cannot spell it)
 
 
 def is_typeddict(tp):
