@@ -237,8 +237,6 @@ def test_checker_sees_layer_breaks(tmp_path):
 MAX_LINES = 600
 BEING_SPLIT = {
     "hatchway.wsgi.connection": "the connection restructure (issue 8)",
-    "hatchway.web.routing": "routing split the Werkzeug way (issue 12)",
-    "hatchway.web.app": "follows the routing split (issue 12)",
 }
 
 
