@@ -204,22 +204,17 @@ def frame(status, headers, method: str, version: str, keep_alive: bool, known_le
     return Framing(block.prefix + extra + tail if extra else block.prefix + tail, mode, length, keep_alive, code)
 
 
-def error_response(code: int, reason: str, body: bytes | None = None, keep_alive: bool = False) -> bytes:
-    """A complete, self-contained response the server itself sends (protocol errors, app failures)."""
-    if body is None:
-        body = f"{code} {phrase(code)}\n".encode("ascii")
-    head = (
-        f"HTTP/1.1 {code} {phrase(code)}\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}"
-    ).encode("ascii")
-    return head + b"Date: " + http_date() + b"\r\nServer: hatchway\r\n\r\n" + body
+def error_response(code: int, reason: str = "", server: bytes = b"hatchway", head_only: bool = False) -> bytes:
+    """A complete, self-contained response the server itself sends (protocol errors, app failures),
+    always with Connection: close.  `server` is the Server header's value (b"" for none), as on the
+    application's responses; `head_only` answers a HEAD: the same head, no body (RFC 9110 9.3.2).
+    `reason` is for the log line and the access log, never for the client."""
+    body = b"%d %s\n" % (code, phrase(code).encode("ascii"))
+    head = b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n" \
+        b"Connection: close\r\nDate: %s\r\n" % (code, phrase(code).encode("ascii"), len(body), http_date())
+    if server:
+        head += b"Server: " + server + b"\r\n"
+    return head + b"\r\n" if head_only else head + b"\r\n" + body
 
 
-def chunk_header(n: int) -> bytes:
-    return b"%x\r\n" % n
-
-
-LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
