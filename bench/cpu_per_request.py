@@ -54,6 +54,7 @@ def one(args: list[str], app: str, wrk_extra: list[str], duration: float):
         port = None
         deadline = time.monotonic() + 20
         while port is None and time.monotonic() < deadline:
+            assert proc.stderr is not None
             line = proc.stderr.readline()
             m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
             if m:
@@ -66,8 +67,12 @@ def one(args: list[str], app: str, wrk_extra: list[str], duration: float):
         before = cpu_seconds(proc.pid)
         out = subprocess.run(wrk + [f"-d{duration}s"], capture_output=True, text=True, timeout=60).stdout
         used = cpu_seconds(proc.pid) - before
-        requests = int(re.search(r"(\d+) requests in", out).group(1))
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        m_req = re.search(r"(\d+) requests in", out)
+        m_rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        if m_req is None or m_rps is None:
+            raise RuntimeError(f"unexpected wrk output: {out!r}")
+        requests = int(m_req.group(1))
+        rps = float(m_rps.group(1))
         return used / requests * 1e6, rps
     finally:
         proc.terminate()
@@ -89,7 +94,7 @@ def main() -> None:
             f.write(POST_LUA)
         extra = [lua if a == "{post_lua}" else a for a in extra]
     variants = [v.split("=", 1) for v in opts.variants]
-    results = {name: [] for name, _ in variants}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     try:
         for r in range(opts.rounds):
             for name, args in (variants if r % 2 == 0 else variants[::-1]):

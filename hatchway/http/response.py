@@ -31,7 +31,7 @@ CLOSE = 3
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                           "proxy-connection"))
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_good_names: set = set()
+_good_names: set[str] = set()
 
 
 class InvalidResponse(Exception):
@@ -43,7 +43,7 @@ class Framing:
 
     __slots__ = ("head", "mode", "length", "keep_alive", "code")
 
-    def __init__(self, head, mode, length, keep_alive, code):
+    def __init__(self, head: bytes, mode: int, length: Any, keep_alive: bool, code: int) -> None:
         self.head = head
         self.mode = mode
         self.length = length
@@ -51,7 +51,7 @@ class Framing:
         self.code = code
 
 
-def _check_name(name) -> None:
+def _check_name(name: Any) -> None:
     if type(name) is not str or not name or not all(c in _TOKEN_CHARS for c in name):
         raise InvalidResponse(f"invalid header name {name!r}")
     if len(_good_names) < 512:
@@ -70,11 +70,11 @@ class _Block:
     has_server: Any
 
 
-_blocks: dict = {}
+_blocks: dict[Any, _Block] = {}
 _BLOCKS_MAX = 512
 
 
-def _analyze(status, headers) -> _Block:
+def _analyze(status: Any, headers: Any) -> _Block:
     if type(status) is not str or len(status) < 3 or not status[:3].isdigit() or status[3:4] not in ("", " "):
         raise InvalidResponse(f"invalid status {status!r}")
     code = int(status[:3])
@@ -153,7 +153,7 @@ def _date_server_tail(server: bytes) -> bytes:
     return _tail
 
 
-def frame(status, headers, method: str, version: str, keep_alive: bool, known_length=None,
+def frame(status: Any, headers: Any, method: str, version: str, keep_alive: bool, known_length: Any = None,
           server: bytes = b"hatchway") -> Framing:
     try:
         key: Any = (status, tuple(headers))

@@ -103,9 +103,9 @@ class HTTPConnection(Exchange):
         state = self.state
         cfg = self.gateway.config
         if state == HEAD:
-            self._reject(408, f"request head not received within {cfg.header_timeout:.1f}s")
+            self._reject(408, f"request header timeout: head not received within {cfg.header_timeout:.1f}s")
         elif state == BODY:
-            self._reject(408, "request body arriving below the minimum rate")
+            self._reject(408, "request body timeout: arriving below the minimum rate")
         elif state == WRITING:
             log.info("closing connection to %s: no write progress for %.1fs", self._peer(), cfg.write_timeout)
             self._lost(f"no write progress for {cfg.write_timeout:.1f}s")
@@ -289,7 +289,6 @@ class HTTPConnection(Exchange):
         result = self.result
         if type(result) is list:  # the common case: no close(), no marker; skip two failing lookups
             close_asked = False
-            self.result = None
         else:
             close_asked = getattr(result, CLOSE_AFTER_RESPONSE, False)
             self._close_result()
@@ -305,7 +304,7 @@ class HTTPConnection(Exchange):
                 raw.extend((req.method, f.code if f else 0, now - ready, self.started - ready))
                 self.ready_at = now  # a pipelined request behind this one is ready from now
         self.parser.request_done()
-        self.req = None
+        self._clear_exchange()
         if self.close_after or f is None or not f.keep_alive or close_asked:
             if req.keep_alive or self.parser.queue:
                 self._close_softly()  # the client meant to go on: it may be sending more

@@ -374,6 +374,11 @@ class Exchange:
         self.sent = 0
         return self._write_bufs([error_response(status, "", self.gateway.server_header, req.method == "HEAD")])
 
+    def _clear_exchange(self) -> None:
+        """The exchange is over: drop the request and the application's result."""
+        self.req = None
+        self.result = None
+
     def _close_result(self) -> None:
         result = self.result
         if result is not None:
