@@ -375,9 +375,14 @@ class Exchange:
         return self._write_bufs([error_response(status, "", self.gateway.server_header, req.method == "HEAD")])
 
     def _clear_exchange(self) -> None:
-        """The exchange is over: drop the request and the application's result."""
+        """The exchange is over: drop what it held, so an idle connection keeps none of it (the
+        head's bytes, the app's header list and result: a few hundred bytes a connection)."""
         self.req = None
         self.result = None
+        self.framing = None
+        self.writer = None
+        self.headers = None
+        self.iterator = None
 
     def _close_result(self) -> None:
         result = self.result
