@@ -15,6 +15,8 @@ import select
 import stat
 import tempfile
 
+from .errors import ClientGone
+
 IOV_MAX = 1024  # Linux's limit on the buffers of one sendmsg
 RECV_SIZE = 65536  # also the size of one pread of spilled output through TLS (no sendfile there)
 
@@ -29,10 +31,6 @@ def enable_tls(ssl: Any) -> None:
     if len(WANT_READ) == 2:
         WANT_READ = (BlockingIOError, InterruptedError, ssl.SSLWantReadError)
         WANT_WRITE = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError)
-
-
-class ClientGone(OSError):
-    """The peer went away (reset, closed, or stopped reading past the write timeout)."""
 
 
 class FileRange:

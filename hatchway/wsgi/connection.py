@@ -24,7 +24,7 @@ from ..http import response as framing_rules
 from ..http.protocol import Rejection, Request
 from ..http.response import error_response
 from ..server import outbuf
-from ..server.outbuf import ClientGone
+from ..server.errors import ClientGone
 from .connstates import BODY, BUSY, CLOSED, DRAIN, HEAD, IDLE, LINGER, WRITING
 from .exchange import INF, RECV_SIZE, Exchange, mypyc_attr
 

@@ -1,5 +1,5 @@
 """Exceptions that cross from the connection into the gateway and the application."""
-from ..server.outbuf import ClientGone
+from ..server.errors import ClientGone
 
 __all__ = ["BodyError", "ClientGone"]
 

@@ -21,7 +21,8 @@ from ..http.protocol import Request, RequestParser
 from ..http.response import CHUNKED, LENGTH, NO_BODY, InvalidResponse, error_response, frame
 from ..server import outbuf
 from ..server.addresses import format_peer
-from ..server.outbuf import ClientGone, OutputBuffer, file_range, wait
+from ..server.errors import ClientGone
+from ..server.outbuf import OutputBuffer, file_range, wait
 from .connstates import CLOSED, IDLE, WRITING
 from .environ import build_environ
 from .errors import BodyError
