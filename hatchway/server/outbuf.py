@@ -154,6 +154,7 @@ class OutputBuffer:
         offset = f.seek(0, 2)
         for b in bufs:  # only bytes-like: a FileRange starts a response, and nothing spills then
             f.write(b)
+        f.flush()  # sendfile reads the fd: nothing may stay in the file object's buffer
         count = f.tell() - offset
         pending = self.bufs
         last = pending[-1] if pending else None
