@@ -107,7 +107,11 @@ class Exchange:
         self.req = None
         self.result = None
         self.out = None
+        self.status = None
+        self.headers = None
         self.framing = None
+        self.writer = None
+        self.iterator = None
         self.blocking = False
         self.handoff = worker.handoff  # None unless the stall hand-off runs (threads > 0, concurrency auto)
         self.claim = None
@@ -134,13 +138,7 @@ class Exchange:
     def _respond(self, req: Request, blocking: bool) -> bool:
         """Run the application for req.  True when the response is complete, False when the rest
         waits for the socket (inline mode only)."""
-        self.req = req
-        self.status = None
-        self.headers = None
-        self.framing = None
-        self.writer = None
-        self.result = None
-        self.iterator = None
+        self.req = req  # status, headers, framing, writer, result, iterator: None (_clear_exchange)
         self.sent = 0
         self.blocking = blocking
         self.continued = self.continue_for is req
@@ -380,9 +378,10 @@ class Exchange:
         head's bytes, the app's header list and result: a few hundred bytes a connection)."""
         self.req = None
         self.result = None
+        self.status = None
+        self.headers = None
         self.framing = None
         self.writer = None
-        self.headers = None
         self.iterator = None
 
     def _close_result(self) -> None:
