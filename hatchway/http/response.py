@@ -200,7 +200,8 @@ def frame(status: Any, headers: Any, method: str, version: str, keep_alive: bool
             extra += b"Server: " + server + b"\r\n"
         tail = b"\r\n"
     else:
-        tail = _date_server_tail(server)
+        # The Date/Server tail changes once a second: the check is inlined (this is once per response).
+        tail = _tail if server is _tail_server and int(_time()) == _tail_second else _date_server_tail(server)
     return Framing(block.prefix + extra + tail if extra else block.prefix + tail, mode, length, keep_alive, code)
 
 
