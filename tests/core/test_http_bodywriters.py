@@ -5,7 +5,7 @@ from hatchway.http.response import CHUNKED, CLOSE, LENGTH, NO_BODY, error_respon
 
 
 def _wire(writer, chunks):
-    bufs = []
+    bufs: list = []
     results = [writer.write(c, bufs) for c in chunks]
     writer.end(bufs)
     return b"".join(bytes(b) for b in bufs), results
@@ -21,7 +21,7 @@ def test_writer_for_each_mode():
 def test_length_exact_passes_pieces_through_without_copies():
     w = LengthWriter(6)
     piece = b"abc"
-    bufs = []
+    bufs: list = []
     assert w.write(piece, bufs) and w.write(b"def", bufs)
     assert bufs[0] is piece
     assert w.missing() == 0 and w.sent == 6

@@ -60,7 +60,7 @@ STREAMS = [
 
 
 def _run(pieces, via_feed):
-    seen = []
+    seen: list = []
     gateway = Gateway(_app(seen), ServerConfig())
     server_side, client = socket.socketpair()
     server_side.setblocking(False)

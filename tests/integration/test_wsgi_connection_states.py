@@ -20,7 +20,7 @@ def _table():
 
 
 def test_the_table_is_the_docstring_diagram():
-    drawn = set()
+    drawn: set = set()
     names = "|".join(NAMES)
     for line in connstates.__doc__.splitlines():
         if "-->" not in line:
@@ -46,7 +46,7 @@ def _app(environ, start_response):
 
 @pytest.fixture
 def transitions():
-    seen = []
+    seen: list = []
     exchange.record_transitions(seen)
     yield seen
     exchange.record_transitions(None)
