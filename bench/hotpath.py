@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import os
 import socket
 import statistics
 import sys
@@ -77,7 +78,7 @@ def main():
         pr.disable()
         st = pstats.Stats(pr)
         print(f"python calls per request: {st.total_calls / args.n:.1f}")
-        st.sort_stats("tottime").print_stats(15)
+        st.sort_stats(os.environ.get("HOTPATH_SORT", "tottime")).print_stats(int(os.environ.get("HOTPATH_TOP", "15")))
         return
     results = [run(args.n, client, conn) for _ in range(args.rounds)]
     print(f"inline hot path: median {statistics.median(results):.2f} µs/request "

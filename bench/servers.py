@@ -362,7 +362,7 @@ def wait_for_port(server: Server, port: int, deadline_s: float = START_DEADLINE)
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise CellError(f"port {port} did not accept within {deadline_s:.0f} s")
+                raise CellError(f"port {port} did not accept within {deadline_s:.0f} s") from None
             time.sleep(POLL_INTERVAL)
 
 
@@ -425,7 +425,8 @@ def parse_wrk(out: str) -> dict:
         "latency_ms": {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)},
     }
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {}
+    kinds = ("connect", "read", "write", "timeout")
+    result["socket_errors"] = dict(zip(kinds, map(int, m.groups()), strict=True)) if m else {}
     result["errors"] = result["non2xx"] + sum(result["socket_errors"].values())
     if result["rps"] is None:
         raise CellError(f"could not parse wrk output: {out.strip()[-300:]!r}")
@@ -643,10 +644,11 @@ def parse_args(argv=None):
     ap.add_argument("--duration", type=float, default=8.0, help="seconds measured per cell (default 8)")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (default 2)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is shown (default 3)")
-    ap.add_argument("--servers", help="comma list of variants (default: %s)"
-                    % ",".join(v.name for v in VARIANTS if v.default))
-    ap.add_argument("--scenarios", help="comma list (default: %s; also: %s)"
-                    % (",".join(s.name for s in SCENARIOS), ",".join(s.name for s in EXTRA_SCENARIOS)))
+    default_servers = ",".join(v.name for v in VARIANTS if v.default)
+    ap.add_argument("--servers", help=f"comma list of variants (default: {default_servers})")
+    default_scenarios = ",".join(s.name for s in SCENARIOS)
+    extra_scenarios = ",".join(s.name for s in EXTRA_SCENARIOS)
+    ap.add_argument("--scenarios", help=f"comma list (default: {default_scenarios}; also: {extra_scenarios})")
     ap.add_argument("--variant", action="append", default=[], metavar="NEW=BASE:ARGS",
                     help="define a variant from another with extra args, e.g. 'hw-w2=hatchway-t0:--workers 2'")
     ap.add_argument("--server-cpus", default="0", help="taskset CPU list for servers (default 0)")

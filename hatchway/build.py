@@ -15,12 +15,16 @@ import importlib
 import importlib.machinery
 import sys
 
-# The per-request path: parser, policy, framing, gateway, input stream, event loop, stall hand-off.  Edit here to
-# change what `HATCHWAY_COMPILE=mypyc pip install .` compiles; every entry must import in the pure build too.
+# The per-request path: parser, policy, framing, body writers, output buffer, gateway, input stream, event loop,
+# stall hand-off.  Edit here to change what `HATCHWAY_COMPILE=mypyc pip install .` compiles; every entry must
+# import in the pure build too.
 COMPILED_MODULES = (
     "hatchway.http.policy",
     "hatchway.http.protocol",
     "hatchway.http.response",
+    "hatchway.http.bodywriters",
+    "hatchway.server.outbuf",
+    "hatchway.wsgi.exchange",
     "hatchway.wsgi.connection",
     "hatchway.wsgi.environ",
     "hatchway.wsgi.input",
@@ -67,7 +71,7 @@ def describe() -> str:
     per_module = modules()
     compiled = [name for name, build in per_module.items() if build == MYPYC]
     build = kind()
-    py = "%d.%d.%d" % sys.version_info[:3]
+    py = ".".join(str(part) for part in sys.version_info[:3])
     if build == PURE:
         what = "pure-Python build"
     elif build == MYPYC:

@@ -31,7 +31,7 @@ CLOSE = 3
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                           "proxy-connection"))
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_good_names: set = set()
+_good_names: set[str] = set()
 
 
 class InvalidResponse(Exception):
@@ -43,7 +43,7 @@ class Framing:
 
     __slots__ = ("head", "mode", "length", "keep_alive", "code")
 
-    def __init__(self, head, mode, length, keep_alive, code):
+    def __init__(self, head: bytes, mode: int, length: Any, keep_alive: bool, code: int) -> None:
         self.head = head
         self.mode = mode
         self.length = length
@@ -51,7 +51,7 @@ class Framing:
         self.code = code
 
 
-def _check_name(name) -> None:
+def _check_name(name: Any) -> None:
     if type(name) is not str or not name or not all(c in _TOKEN_CHARS for c in name):
         raise InvalidResponse(f"invalid header name {name!r}")
     if len(_good_names) < 512:
@@ -70,11 +70,11 @@ class _Block:
     has_server: Any
 
 
-_blocks: dict = {}
+_blocks: dict[Any, _Block] = {}
 _BLOCKS_MAX = 512
 
 
-def _analyze(status, headers) -> _Block:
+def _analyze(status: Any, headers: Any) -> _Block:
     if type(status) is not str or len(status) < 3 or not status[:3].isdigit() or status[3:4] not in ("", " "):
         raise InvalidResponse(f"invalid status {status!r}")
     code = int(status[:3])
@@ -153,7 +153,7 @@ def _date_server_tail(server: bytes) -> bytes:
     return _tail
 
 
-def frame(status, headers, method: str, version: str, keep_alive: bool, known_length=None,
+def frame(status: Any, headers: Any, method: str, version: str, keep_alive: bool, known_length: Any = None,
           server: bytes = b"hatchway") -> Framing:
     try:
         key: Any = (status, tuple(headers))
@@ -200,26 +200,22 @@ def frame(status, headers, method: str, version: str, keep_alive: bool, known_le
             extra += b"Server: " + server + b"\r\n"
         tail = b"\r\n"
     else:
-        tail = _date_server_tail(server)
+        # The Date/Server tail changes once a second: the check is inlined (this is once per response).
+        tail = _tail if server is _tail_server and int(_time()) == _tail_second else _date_server_tail(server)
     return Framing(block.prefix + extra + tail if extra else block.prefix + tail, mode, length, keep_alive, code)
 
 
-def error_response(code: int, reason: str, body: bytes | None = None, keep_alive: bool = False) -> bytes:
-    """A complete, self-contained response the server itself sends (protocol errors, app failures)."""
-    if body is None:
-        body = f"{code} {phrase(code)}\n".encode("ascii")
-    head = (
-        f"HTTP/1.1 {code} {phrase(code)}\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}"
-    ).encode("ascii")
-    return head + b"Date: " + http_date() + b"\r\nServer: hatchway\r\n\r\n" + body
+def error_response(code: int, reason: str = "", server: bytes = b"hatchway", head_only: bool = False) -> bytes:
+    """A complete, self-contained response the server itself sends (protocol errors, app failures),
+    always with Connection: close.  `server` is the Server header's value (b"" for none), as on the
+    application's responses; `head_only` answers a HEAD: the same head, no body (RFC 9110 9.3.2).
+    `reason` is for the log line and the access log, never for the client."""
+    body = b"%d %s\n" % (code, phrase(code).encode("ascii"))
+    head = b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n" \
+        b"Connection: close\r\nDate: %s\r\n" % (code, phrase(code).encode("ascii"), len(body), http_date())
+    if server:
+        head += b"Server: " + server + b"\r\n"
+    return head + b"\r\n" if head_only else head + b"\r\n" + body
 
 
-def chunk_header(n: int) -> bytes:
-    return b"%x\r\n" % n
-
-
-LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

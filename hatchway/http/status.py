@@ -1,4 +1,4 @@
-"""Reason phrases and preformatted status lines."""
+"""Reason phrases."""
 from http import HTTPStatus
 
 REASONS = {s.value: s.phrase for s in HTTPStatus}
@@ -7,7 +7,3 @@ REASONS.setdefault(418, "I'm a Teapot")
 
 def reason(code: int) -> str:
     return REASONS.get(code, "Unknown")
-
-
-def status_line(code: int) -> str:
-    return f"{code} {reason(code)}"

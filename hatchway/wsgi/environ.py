@@ -71,20 +71,23 @@ def build_environ(base: dict, req, wsgi_input) -> dict:
     env["RAW_URI"] = raw
     env["REQUEST_URI"] = raw
     host_override = None
+    # latin-1 maps bytes to code points one to one: splitting the decoded target is splitting the bytes
     if target[:1] == b"/":
-        path, _, query = target.partition(b"?")
+        path, _, query = raw.partition("?")
     elif target == b"*":
-        path, query = b"*", b""
+        path, query = "*", ""
     else:
         # absolute-form: the target's authority replaces any Host header (RFC 9112 3.2.2)
         host_override, rest = policy.split_absolute(target)
-        path, _, query = rest.partition(b"?")
+        path, _, query = rest.decode("latin-1").partition("?")
         if not path:
-            path = b"/"
-    if b"#" in path:
-        path = path.partition(b"#")[0]
-    env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
-    env["QUERY_STRING"] = query.decode("latin-1")
+            path = "/"
+    if "#" in path:
+        path = path.partition("#")[0]
+    if "%" in path:
+        path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
+    env["PATH_INFO"] = path
+    env["QUERY_STRING"] = query
     keys = _KEYS
     for name, value in req.headers:
         key = keys.get(name)

@@ -1,8 +1,7 @@
 """Exceptions that cross from the connection into the gateway and the application."""
+from ..server.errors import ClientGone
 
-
-class ClientGone(OSError):
-    """The peer went away (reset, closed, or stopped reading past write_timeout)."""
+__all__ = ["BodyError", "ClientGone"]
 
 
 class BodyError(OSError):

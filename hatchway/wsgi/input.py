@@ -64,7 +64,7 @@ class Input:
                 return body.take(size)
 
     def readlines(self, hint=-1) -> list:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()
