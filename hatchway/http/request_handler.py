@@ -53,6 +53,7 @@ DEFAULT_ERROR_CONTENT_TYPE = "text/html;charset=utf-8"
 
 # C0 controls and DEL in a log line become \\xNN: a client cannot forge log lines.
 _LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+_SERVER_NAME_LENGTHS = (len("connection"), len("transfer-encoding"))
 _MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -184,14 +185,19 @@ class RequestHandler:
         if message is None:
             message = self.responses[code][0] if code in self.responses else ""
         self._status = f"{code} {message}" if message else str(code)
-        self._head = list(self._extra_headers)
+        extra = self._extra_headers
+        self._head = list(extra) if extra else []
 
     def send_header(self, keyword: str, value: object) -> None:
         if self._status is None:
             raise RuntimeError("send_header() before send_response()")
         if self._head_done:
             raise RuntimeError("send_header() after end_headers(): the response head is complete")
-        text = str(value)
+        text = value if type(value) is str else str(value)
+        # Only two names are the server's; their lengths spare the lower() of every other header.
+        if len(keyword) not in _SERVER_NAME_LENGTHS:
+            self._head.append((keyword, text))
+            return
         lower = keyword.lower()
         if lower == "connection":
             # The server owns the connection; a handler may only ask for it to be closed.

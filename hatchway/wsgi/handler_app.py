@@ -66,10 +66,16 @@ def headers_from_environ(environ: dict[str, Any]) -> http.client.HTTPMessage:
     return make_headers(pairs)
 
 
-class ResponseWriter(io.BufferedIOBase):
+class ResponseWriter:
     """`self.wfile`: the response body.  Usable after end_headers().  With `wbufsize` 0 each write
     is sent before it returns; with N > 0, writes collect up to N bytes (a body that fits is sent
-    whole, with a Content-Length the server computes)."""
+    whole, with a Content-Length the server computes).  A plain class with the file methods a
+    writer needs, registered as an io.BufferedIOBase: an io.BufferedIOBase instance costs about
+    a microsecond to create and another to finalize, per request."""
+
+    __slots__ = ("_ex", "_bufsize", "_buf", "sent")
+
+    closed = False  # close() is a no-op: the body ends when the handler returns
 
     def __init__(self, exchange: Exchange, bufsize: int) -> None:
         self._ex = exchange
@@ -77,16 +83,11 @@ class ResponseWriter(io.BufferedIOBase):
         self._buf = bytearray()
         self.sent = 0
 
-    def writable(self) -> bool:
-        return True
-
     def write(self, data: Any) -> int:
-        if self.closed:
-            raise ValueError("write to closed file")
         write = self._ex.write
         if write is None:
             raise RuntimeError("wfile.write() before end_headers()")
-        n = memoryview(data).nbytes
+        n = len(data) if type(data) is bytes else memoryview(data).nbytes
         if not n:
             return 0
         if self._bufsize:
@@ -98,11 +99,17 @@ class ResponseWriter(io.BufferedIOBase):
         self.sent += n
         return n
 
+    def writelines(self, lines: Iterable[Any]) -> None:
+        for line in lines:
+            self.write(line)
+
     def flush(self) -> None:
         if self._buf:
             data = bytes(self._buf)
             self._buf.clear()
-            self._ex.write(data)
+            write = self._ex.write
+            assert write is not None  # a buffer only fills after end_headers()
+            write(data)
             self.sent += len(data)
 
     def take_buffered(self) -> bytes | None:
@@ -113,8 +120,32 @@ class ResponseWriter(io.BufferedIOBase):
         self._buf.clear()
         return data
 
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("wfile has no file descriptor: the engine owns the socket")
+
     def close(self) -> None:
         pass  # the body ends when the handler returns; closing early would only lose writes
+
+    def __enter__(self) -> ResponseWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+io.BufferedIOBase.register(ResponseWriter)
 
 
 class Exchange:
@@ -170,12 +201,13 @@ def run_handler(handler_class: type[RequestHandler], ex: Exchange, client_addres
     # http.server handlers may set close_connection after end_headers() (often after the body).
     close = getattr(handler, "close_connection", False)
     wfile = ex.wfile
-    whole = wfile.take_buffered()
-    if whole is not None:
-        if close:
-            _ask_close(ex)
-        return [whole]
-    wfile.flush()
+    if wfile._buf:  # wbufsize: what the handler wrote is still here
+        whole = wfile.take_buffered()
+        if whole is not None:
+            if close:
+                _ask_close(ex)
+            return [whole]
+        wfile.flush()
     if not wfile.sent and _promised_body(ex):
         # Nothing written though a Content-Length was promised: fail the request (500) rather
         # than leave the client waiting for bytes that never come.
