@@ -50,6 +50,7 @@ def one(target: list[str], threads: str, duration: float) -> tuple[float, float]
     try:
         port = None
         deadline = time.monotonic() + 20
+        assert proc.stderr is not None
         while port is None and time.monotonic() < deadline:
             m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", proc.stderr.readline())
             port = int(m.group(1)) if m else None

@@ -282,7 +282,7 @@ class RequestHandler:
 
     def log_date_time_string(self) -> str:
         year, month, day, hh, mm, ss, *_ = time.localtime()
-        return "%02d/%3s/%04d %02d:%02d:%02d" % (day, _MONTHS[month], year, hh, mm, ss)
+        return f"{day:02d}/{_MONTHS[month]:>3s}/{year:04d} {hh:02d}:{mm:02d}:{ss:02d}"
 
     def address_string(self) -> str:
         return self.client_address[0] if self.client_address else ""

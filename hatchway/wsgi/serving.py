@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 from ..http.policy import Limits
 from ..server.config import ServerConfig
@@ -38,7 +39,7 @@ class Gateway:
             max_body_size=config.max_body_size,
             max_pipelined=config.max_pipelined,
         )
-        self.pool = None
+        self.pool: Any = None  # the worker's pool, or a QueueTimer over it
         self.server_header = config.server_header.encode("latin-1") if config.server_header else b""
         self.access_log = config.access_log
         self.forwarded = None  # (TrustedPeers, family): forwarded headers applied to each environ
