@@ -22,6 +22,7 @@ COMPILED_MODULES = (
     "hatchway.http.protocol",
     "hatchway.http.response",
     "hatchway.wsgi.connection",
+    "hatchway.wsgi.handler_connection",
     "hatchway.wsgi.environ",
     "hatchway.wsgi.input",
     "hatchway.server.worker",

@@ -7,6 +7,7 @@ applications do.  Listeners and config are settled as make_server settles them (
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..server.config import ServerConfig
@@ -32,6 +33,7 @@ class HTTPServer(WSGIServer):
             raise ValueError("HTTPServer binds and listens when it is created (bind_and_activate=False is not "
                              "supported): create it when you want it listening")
         self.RequestHandlerClass = RequestHandlerClass
+        self._serving: threading.Thread | None = None  # the thread inside serve_forever()
         listeners, cfg = bound_listeners(server_address, threads, ssl_context, config, options)
         super().__init__(listeners, HandlerApplication(RequestHandlerClass, self), cfg)
         address = self.server_address
@@ -39,6 +41,22 @@ class HTTPServer(WSGIServer):
             self.server_name, self.server_port = address[0], address[1]
         else:
             self.server_name, self.server_port = address, 0
+
+    def serve_forever(self, poll_interval: float = 0.25) -> None:
+        self._serving = threading.current_thread()
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            self._serving = None
+
+    def server_close(self) -> None:
+        """Release the sockets.  As with socketserver, call it after serve_forever() returned;
+        called while another thread serves, it shuts that loop down first (closing listeners
+        under a running loop would leave it polling nothing)."""
+        serving = self._serving
+        if serving is not None and serving is not threading.current_thread():
+            self.shutdown()
+        super().server_close()
 
     def server_bind(self) -> None:
         pass  # done by the constructor

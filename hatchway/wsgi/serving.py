@@ -119,9 +119,6 @@ class WSGIServer:
         self.worker.shutdown()
 
     def server_close(self) -> None:
-        """Release the sockets; a loop still running in another thread is shut down first (closing
-        listeners under it would leave it polling nothing)."""
-        self.worker.shutdown()
         self.worker.server_close()
 
     def __enter__(self):
