@@ -55,6 +55,15 @@ def _forwarded(fields: list[tuple[bytes, bytes]], client: tuple[str, int],
 class HandlerConnection(HTTPConnection):
     __slots__ = ()
 
+    # HTTPConnection's declarations, repeated where this class resets them to None (mypyc accepts
+    # the same type again; tests/core/test_core_build.py checks each compiled class on its own).
+    status: Any
+    headers: Any
+    framing: Any
+    result: Any
+    iterator: Any
+    error: Any
+
     @staticmethod
     def can_serve(gateway: Any, app: HandlerApplication) -> bool:
         obs = gateway.observer
