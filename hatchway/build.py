@@ -26,6 +26,7 @@ COMPILED_MODULES = (
     "hatchway.server.outbuf",
     "hatchway.wsgi.exchange",
     "hatchway.wsgi.connection",
+    "hatchway.wsgi.handler_connection",
     "hatchway.wsgi.environ",
     "hatchway.wsgi.input",
     "hatchway.server.worker",

@@ -128,7 +128,7 @@ def _file_spec(spec: str) -> str:
 
 def _load_handler(spec: str):
     """`module:Class` -> a WSGI app running that http.server-style handler class per request."""
-    from .wsgi.handler_adapter import HandlerApplication, check_handler_class
+    from .wsgi.handler_app import HandlerApplication, check_handler_class
 
     if ":" not in spec:
         raise AppLoadError(f"bad handler spec {spec!r}: expected module:HandlerClass")

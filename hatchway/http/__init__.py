@@ -3,7 +3,7 @@
 * `protocol.RequestParser`: bytes in, `Request` / `Rejection` events out, pipelining queued.
 * `response.frame`: the server's framing decision and the response head.
 * `policy`: every accept/reject rule and limit.
-* `handler.RequestHandler`: http.server-style handlers (do_GET...); `HTTPServer` runs them on the
+* `request_handler.RequestHandler`: http.server-style handlers (do_GET...); `HTTPServer` runs them on the
   engine and is imported lazily from hatchway.wsgi (see hatchway.http.server).
 """
 from .policy import Limits, Reject
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> object:
         return getattr(server, name)
     # The handler API pulls in http.client, email and ssl (about 7 MiB of RSS): only when used.
     if name in ("RequestHandler", "BaseHTTPRequestHandler"):
-        from . import handler
+        from . import request_handler
 
-        return getattr(handler, name)
+        return getattr(request_handler, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

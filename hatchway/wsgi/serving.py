@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
+from typing import Any
 
 from ..http.policy import Limits
 from ..server.config import ServerConfig
-from ..server.listeners import Listener, from_fd, make_ssl_context, open_listeners
+from ..server.listeners import Listener, describe, from_fd, make_ssl_context, open_listeners
 from ..server.proxy_protocol import ProxyHandshake
 from ..server.worker import Worker
 from .connection import HTTPConnection
@@ -37,7 +39,7 @@ class Gateway:
             max_body_size=config.max_body_size,
             max_pipelined=config.max_pipelined,
         )
-        self.pool = None
+        self.pool: Any = None  # the worker's pool, or a QueueTimer over it
         self.server_header = config.server_header.encode("latin-1") if config.server_header else b""
         self.access_log = config.access_log
         self.forwarded = None  # (TrustedPeers, family): forwarded headers applied to each environ
@@ -68,6 +70,12 @@ class WSGIServer:
             scheme = config.url_scheme or ("https" if listener.ssl_context else "http")
             self._bases[listener.fd] = listener_environ(listener, scheme, config.threads > 0, multiprocess,
                                                         FileWrapper)
+        # The connection class: HTTPConnection, unless the app runs better without an environ and
+        # nothing between needs one (hatchway.wsgi.handler_app: http.server-style handlers).
+        self.connection_class = HTTPConnection
+        connection_for = getattr(app, "hatchway_connection_for", None)
+        if connection_for is not None:
+            self.connection_class = connection_for(self.gateway) or HTTPConnection
         self.worker = Worker(listeners, self._connection, config)
         self.gateway.pool = self.worker.pool
         if config.max_queue_wait and self.worker.pool is not None:
@@ -85,7 +93,7 @@ class WSGIServer:
 
     def _http_connection(self, worker, sock, addr, listener):
         env = connection_environ(self._bases[listener.fd], addr)
-        return HTTPConnection(worker, sock, addr, env, self.gateway)
+        return self.connection_class(worker, sock, addr, env, self.gateway)
 
     @property
     def server_address(self):
@@ -105,6 +113,9 @@ class WSGIServer:
         self.worker.serve_forever(poll_interval)
 
     def shutdown(self) -> None:
+        """Stop serve_forever() gracefully and wait until it has returned (from the loop's own
+        thread: ask, and return).  Before serve_forever() starts, the stop is remembered: it
+        returns at once."""
         self.worker.shutdown()
 
     def server_close(self) -> None:
@@ -142,16 +153,22 @@ def make_server(host, port, app, threaded=False, processes=1, request_handler=No
         raise TypeError("request_handler is a Werkzeug/http.server class; hatchway serves WSGI apps directly")
     if threads is None:
         threads = 8 if threaded else 0
+    address = host if str(host).startswith("unix://") else (host, port)
+    listeners, cfg = bound_listeners(address, threads, ssl_context, config, options, fd)
+    return WSGIServer(listeners, app, cfg)
+
+
+def bound_listeners(address, threads: int, ssl_context, config: ServerConfig | None, options: dict,
+                    fd: int | None = None) -> tuple[list[Listener], ServerConfig]:
+    """What every bound-object server (make_server, http.server's HTTPServer) settles the same way:
+    the config from `config` and keyword fields, the TLS context, and the listener for `address`
+    (see bind_spec) or the inherited `fd`.  Unlike serve(), no HATCHWAY_* variables or config file:
+    a server embedded in a program does what the program says."""
     cfg = (config or ServerConfig()).updated(threads=threads, **options)
     ctx = _ssl_context(ssl_context)
     if fd is not None:
-        listeners = [Listener(from_fd(fd), "tcp", ctx)]
-    elif isinstance(host, str) and host.startswith("unix://"):
-        listeners = open_listeners([f"unix:{host[7:]}"], cfg.backlog, ctx)
-    else:
-        bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        listeners = open_listeners([bind], cfg.backlog, ctx)
-    return WSGIServer(listeners, app, cfg)
+        return [Listener(from_fd(fd), "tcp", ctx)], cfg
+    return open_listeners([bind_spec(address)], cfg.backlog, ctx), cfg
 
 
 def run_simple(hostname, port, application, use_reloader=False, use_debugger=False, use_evalex=True,
@@ -171,7 +188,8 @@ def run_simple(hostname, port, application, use_reloader=False, use_debugger=Fal
 
     if use_reloader and script_reload.child_socket_fd() is None:
         # The parent: bind once, then keep a generation of this very script serving on it.
-        listeners = open_listeners([_bind_spec(hostname, port)]) if fd is None else [Listener(from_fd(fd), "tcp")]
+        address = hostname if hostname.startswith("unix://") else (hostname, port)
+        listeners = open_listeners([bind_spec(address)]) if fd is None else [Listener(from_fd(fd), "tcp")]
         _info(f" * Running on http://{_display(listeners[0].address)}/ with reloading (Press CTRL+C to quit)")
         raise SystemExit(script_reload.run_with_reloader(listeners[0], extra_files))
     if script_reload.child_socket_fd() is not None:
@@ -191,10 +209,17 @@ def run_simple(hostname, port, application, use_reloader=False, use_debugger=Fal
                  **where, **options)
 
 
-def _bind_spec(host, port) -> str:
-    if isinstance(host, str) and host.startswith("unix://"):
-        return f"unix:{host[7:]}"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def bind_spec(address) -> str:
+    """The `--bind` spelling of an address: `(host, port)` -> "host:port" or "[v6]:port" (an empty
+    host is every IPv4 address, as for socket.bind); a Unix socket path (str, bytes, os.PathLike,
+    optionally "unix://path") -> "unix:path"."""
+    if isinstance(address, tuple):
+        host, port = address[:2]
+        if not host.startswith("unix://"):
+            return describe((host or "0.0.0.0", int(port)))
+        address = host
+    path = os.fsdecode(address)
+    return describe(path[7:] if path.startswith("unix://") else path, "unix")
 
 
 def serve_until_signalled(srv) -> None:
@@ -215,10 +240,7 @@ def serve_until_signalled(srv) -> None:
 
 
 def _display(address) -> str:
-    if isinstance(address, str):
-        return f"unix:{address}"
-    host, port = address[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return describe(address, "unix" if isinstance(address, str) else "tcp")
 
 
 def _info(message: str) -> None:

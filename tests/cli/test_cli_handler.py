@@ -26,6 +26,13 @@ class Hello(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_PUT(self):  # the fields as received: names keep their case and any underscore
+        body = repr(list(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 class NotAHandler:
     pass
 '''
@@ -56,6 +63,9 @@ def test_serve_handler_class_from_the_cli(tmp_path):
                 r = s.get(f"http://127.0.0.1:{port}/", timeout=DEADLINE)
                 assert r.status_code == 200 and r.text.startswith("hello from ")
                 assert "MainThread" not in r.text  # --handler defaults to a thread pool
+            fields = s.put(f"http://127.0.0.1:{port}/", headers={"X_Under_Score": "7", "X-MiXeD": "m"},
+                           timeout=DEADLINE).text
+            assert "('X_Under_Score', '7')" in fields and "('X-MiXeD', 'm')" in fields
             assert s.delete(f"http://127.0.0.1:{port}/", timeout=DEADLINE).status_code == 501
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(DEADLINE) == 0

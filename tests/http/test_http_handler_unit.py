@@ -1,4 +1,4 @@
-"""hatchway.http.handler.RequestHandler on its own: it does no I/O, so an in-memory exchange
+"""hatchway.http.request_handler.RequestHandler on its own: it does no I/O, so an in-memory exchange
 (the documented interface a server supplies) drives it directly."""
 import io
 import logging
@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from hatchway.http import RequestHandler
-from hatchway.http.handler import make_headers
+from hatchway.http.request_handler import make_headers
 
 
 class MemoryExchange:

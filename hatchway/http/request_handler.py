@@ -1,4 +1,4 @@
-"""Handler-style HTTP in the http.server shape, without the I/O.
+"""http.server-style request handlers (do_GET...), without the I/O.
 
     class API(RequestHandler):
         def do_GET(self):
@@ -13,7 +13,9 @@ One instance handles one request (not one connection, as in http.server).  It ne
 it is constructed with an *exchange*, which the server supplies and which carries the parsed request
 (`command`, `path`, `request_version`, `headers`), the body as `rfile` (framed and de-chunked by the
 parser; EOF at the end of the body), the response body as `wfile`, and `start(status, headers)`,
-which `end_headers()` calls with the head it collected.  Framing (Content-Length, chunked, close) is
+which `end_headers()` calls with the head it collected (`Exchange` below is that interface).
+`self.headers` is read from the exchange on first use: most handlers never look at it, and an
+http.client.HTTPMessage costs about a microsecond per field to build.  Framing (Content-Length, chunked, close) is
 the server's decision: see hatchway.http.response.  `hatchway.http.server.HTTPServer` runs handlers
 on the hatchway engine.
 """
@@ -25,7 +27,9 @@ import http.client
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from http import HTTPStatus
+from typing import Any, Protocol
 
 access_log = logging.getLogger("hatchway.access")
 
@@ -49,16 +53,46 @@ DEFAULT_ERROR_CONTENT_TYPE = "text/html;charset=utf-8"
 
 # C0 controls and DEL in a log line become \\xNN: a client cannot forge log lines.
 _LOG_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+_SERVER_NAME_LENGTHS = (len("connection"), len("transfer-encoding"))
 _MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def make_headers(pairs) -> http.client.HTTPMessage:
+def make_headers(pairs: Iterable[tuple[str, str]]) -> http.client.HTTPMessage:
     """`self.headers`: http.client.HTTPMessage, as in http.server (case-insensitive `get`,
-    `get_all`, `get_content_type`, `in`...).  `pairs` are (str, str)."""
+    `get_all`, `get_content_type`, `in`...).  `pairs` are (str, str), in order."""
     msg = http.client.HTTPMessage()
     for name, value in pairs:
         msg[name] = value
     return msg
+
+
+def headers_from_fields(fields: Iterable[tuple[bytes, bytes]]) -> http.client.HTTPMessage:
+    """The HTTPMessage of a parsed request head: the parser's (name, value) byte pairs as they
+    arrived, so names keep their case and any `_`, and repeated fields stay separate (`get_all`).
+    Latin-1, as http.client decodes a head."""
+    msg = http.client.HTTPMessage()
+    for name, value in fields:
+        msg[name.decode("latin-1")] = value.decode("latin-1")
+    return msg
+
+
+class Exchange(Protocol):
+    """What a server hands a RequestHandler for one request (see the module docstring)."""
+
+    command: str
+    path: str
+    request_version: str
+
+    @property
+    def headers(self) -> http.client.HTTPMessage: ...
+
+    @property
+    def rfile(self) -> Any: ...
+
+    @property
+    def wfile(self) -> Any: ...
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> None: ...
 
 
 def _reason_is_safe(text: str) -> bool:
@@ -68,15 +102,16 @@ def _reason_is_safe(text: str) -> bool:
 class RequestHandler:
     """Base class for HTTP handlers: define `do_GET`, `do_POST`, ... methods."""
 
-    server_version = None          # e.g. "MyAPI/1.0"; None leaves the Server header to the server
+    server_version: str | None = None  # e.g. "MyAPI/1.0"; None leaves the Server header to the server
     sys_version = "Python/" + sys.version.split()[0]
     protocol_version = "HTTP/1.1"  # informational: the engine always answers HTTP/1.1
     error_message_format = DEFAULT_ERROR_MESSAGE
     error_content_type = DEFAULT_ERROR_CONTENT_TYPE
-    responses = {v: (v.phrase, v.description) for v in HTTPStatus.__members__.values()}
+    responses: dict[int, tuple[str, str]] = {v: (v.phrase, v.description) for v in HTTPStatus.__members__.values()}
     wbufsize = 0                   # 0: each wfile.write() goes out at once; N: buffer up to N bytes
+    _headers: http.client.HTTPMessage | None = None
 
-    def __init__(self, request, client_address, server):
+    def __init__(self, request: Exchange, client_address: tuple[str, int], server: Any) -> None:
         self.request = request     # the exchange (not a socket)
         self.client_address = client_address
         self.server = server
@@ -93,20 +128,31 @@ class RequestHandler:
         self.path = ex.path
         self.request_version = ex.request_version
         self.requestline = f"{ex.command} {ex.path} {ex.request_version}"
-        self.headers = ex.headers
         self.rfile = ex.rfile
         self.wfile = ex.wfile
         self.close_connection = False
-        self._status = None
-        self._head = []
+        self._status: str | None = None
+        self._head: list[tuple[str, str]] = []
         self._head_done = False
-        self._extra_headers = []
+        self._extra_headers: list[tuple[str, str]] = []
+
+    @property
+    def headers(self) -> http.client.HTTPMessage:
+        """The request headers (http.client.HTTPMessage), built on first use."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = self.request.headers
+        return headers
+
+    @headers.setter
+    def headers(self, value: http.client.HTTPMessage) -> None:
+        self._headers = value
 
     def handle(self) -> None:
         self.handle_one_request()
 
     def handle_one_request(self) -> None:
-        method = getattr(self, "do_" + self.command, None)
+        method: Any = getattr(self, "do_" + self.command, None)
         if method is None:
             self._not_implemented()
             return
@@ -125,32 +171,37 @@ class RequestHandler:
         self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})")
 
     # -- the response head -----------------------------------------------------------------------------
-    def send_response(self, code, message=None) -> None:
+    def send_response(self, code: int, message: str | None = None) -> None:
         """Start the response: log the request and record the status line."""
         self.log_request(code)
         self.send_response_only(code, message)
         if self.server_version:
             self.send_header("Server", self.version_string())
 
-    def send_response_only(self, code, message=None) -> None:
+    def send_response_only(self, code: int, message: str | None = None) -> None:
         if self._head_done:
             raise RuntimeError("send_response() after end_headers(): the response head is complete")
         code = int(code)
         if message is None:
             message = self.responses[code][0] if code in self.responses else ""
         self._status = f"{code} {message}" if message else str(code)
-        self._head = list(self._extra_headers)
+        extra = self._extra_headers
+        self._head = list(extra) if extra else []
 
-    def send_header(self, keyword, value) -> None:
+    def send_header(self, keyword: str, value: object) -> None:
         if self._status is None:
             raise RuntimeError("send_header() before send_response()")
         if self._head_done:
             raise RuntimeError("send_header() after end_headers(): the response head is complete")
-        value = str(value)
+        text = value if type(value) is str else str(value)
+        # Only two names are the server's; their lengths spare the lower() of every other header.
+        if len(keyword) not in _SERVER_NAME_LENGTHS:
+            self._head.append((keyword, text))
+            return
         lower = keyword.lower()
         if lower == "connection":
             # The server owns the connection; a handler may only ask for it to be closed.
-            token = value.strip().lower()
+            token = text.strip().lower()
             if token == "close":
                 self.close_connection = True
             elif token == "keep-alive":
@@ -159,7 +210,7 @@ class RequestHandler:
         if lower == "transfer-encoding":
             raise ValueError("hatchway frames responses itself: do not send Transfer-Encoding; omit "
                              "Content-Length and write the plain body to get chunked framing")
-        self._head.append((keyword, value))
+        self._head.append((keyword, text))
 
     def end_headers(self) -> None:
         """The head is complete; it goes out with the first body bytes (or at the end)."""
@@ -180,7 +231,7 @@ class RequestHandler:
         return self._head_done
 
     # -- errors ---------------------------------------------------------------------------------------
-    def send_error(self, code, message=None, explain=None) -> None:
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """A complete error response: status, and an HTML page (message and explanation
         HTML-escaped) unless the status or method forbids a body."""
         code = int(code)
@@ -207,15 +258,15 @@ class RequestHandler:
             self.wfile.write(body)
 
     # -- logging --------------------------------------------------------------------------------------
-    def log_request(self, code="-", size="-") -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if isinstance(code, HTTPStatus):
             code = code.value
         self.log_message('"%s" %s %s', self.requestline, str(code), str(size))
 
-    def log_error(self, format, *args) -> None:
+    def log_error(self, format: str, *args: Any) -> None:
         self.log_message(format, *args)
 
-    def log_message(self, format, *args) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         """Logged at INFO on the `hatchway.access` logger (http.server writes to stderr)."""
         if access_log.isEnabledFor(logging.INFO):
             message = (format % args).translate(_LOG_ESCAPES)
@@ -224,14 +275,14 @@ class RequestHandler:
     def version_string(self) -> str:
         return f"{self.server_version} {self.sys_version}" if self.server_version else self.sys_version
 
-    def date_time_string(self, timestamp=None) -> str:
+    def date_time_string(self, timestamp: float | None = None) -> str:
         if timestamp is None:
             timestamp = time.time()
         return email.utils.formatdate(timestamp, usegmt=True)
 
     def log_date_time_string(self) -> str:
         year, month, day, hh, mm, ss, *_ = time.localtime()
-        return "%02d/%3s/%04d %02d:%02d:%02d" % (day, _MONTHS[month], year, hh, mm, ss)
+        return f"{day:02d}/{_MONTHS[month]:>3s}/{year:04d} {hh:02d}:{mm:02d}:{ss:02d}"
 
     def address_string(self) -> str:
         return self.client_address[0] if self.client_address else ""
