@@ -68,8 +68,8 @@ def test_idle_keepalive_connection_costs_at_most_4_kib():
     # In a fresh interpreter: what earlier tests left running (servers, threads) would allocate under
     # hatchway frames while this one measures.
     here = os.path.dirname(os.path.abspath(__file__))
-    corpus = os.path.join(os.path.dirname(here), "corpus")
-    code = (f"import sys; sys.path[:0] = [{here!r}, {corpus!r}]; "
+    tests = os.path.dirname(here)  # for the support package, as pytest's pythonpath gives it
+    code = (f"import sys; sys.path[:0] = [{here!r}, {tests!r}]; "
             "import test_wsgi_idle_memory as t; print(t.measure())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.dirname(here)))
