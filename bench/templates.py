@@ -151,7 +151,7 @@ def run(root, rounds, n):
     pages = {name: check(app, "/page", None, "200", None) for name, app in apps.items()}
     if pages["hatchway"] != pages["flask"]:
         raise SystemExit("the two apps render different pages; fix the bench before timing it")
-    for label, path, headers, status, length in SCENARIOS:
+    for _label, path, headers, status, length in SCENARIOS:
         for app in apps.values():
             check(app, path, headers, status, length)
     times = {(label, name): [] for label, *_ in SCENARIOS for name in apps}

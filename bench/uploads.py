@@ -376,7 +376,7 @@ def main():
     for name, app in apps.items():
         env = environ("GET", "/login")
         headers = []
-        result = app(env, lambda s, h, e=None: headers.extend(h))
+        result = app(env, lambda s, h, e=None, headers=headers: headers.extend(h))
         b"".join(result)
         getattr(result, "close", lambda: None)()
         cookie = [v for k, v in headers if k.lower() == "set-cookie"][0].split(";", 1)[0]
@@ -390,7 +390,7 @@ def main():
         for name, app in apps.items():
             res[name]["form"].append(time_requests(app, lambda: environ("POST", "/form", form, ctype), n_form))
             ck = cookies[name]
-            res[name]["session"].append(time_requests(app, lambda: environ("GET", "/me", cookie=ck), n_sess))
+            res[name]["session"].append(time_requests(app, lambda ck=ck: environ("GET", "/me", cookie=ck), n_sess))
     print(f"\nPer request, µs (median of {rounds} rounds):")
     print("| scenario | hatchway.web | Flask | Flask / hatchway |")
     print("| --- | ---: | ---: | ---: |")

@@ -190,7 +190,7 @@ def test_run_simple_settles_the_environment_like_the_cli_for_1_and_2_processes(w
                                 env=server_env({"HATCHWAY_LIMIT_REQUEST_LINE": "100"}),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         try:
-            def up():
+            def up(port=port):
                 try:
                     return kit.get(port, "/", timeout=2)[0] == 200
                 except OSError:

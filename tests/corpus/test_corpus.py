@@ -4,7 +4,6 @@ Each case is sent on a fresh raw socket to a hatchway server running the recordi
 echo app, in both threads=0 and threads=4 modes. See README.md in this folder for the
 case format.
 """
-import glob
 import json
 import os
 from wsgiref.validate import validator

@@ -107,7 +107,7 @@ def test_nginx_balances_two_instances_and_one_drains_without_errors(start_server
     sock1, sock2 = workdir / "h1.sock", workdir / "h2.sock"
     common = ("--workers", "1", "--drain-delay", "1", "--health-path", "/-/ready", "--forwarded-allow-ips", "unix")
     h1 = start_server("-b", f"unix:{sock1}", *common, env={"INSTANCE": "h1"}).ready(workers=1)
-    h2 = start_server("-b", f"unix:{sock2}", *common, env={"INSTANCE": "h2"}).ready(workers=1)
+    start_server("-b", f"unix:{sock2}", *common, env={"INSTANCE": "h2"}).ready(workers=1)
     port = nginx(sock1, sock2)
 
     def who():

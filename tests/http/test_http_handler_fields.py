@@ -9,7 +9,7 @@ import requests
 from hatchway.http.server import BaseHTTPRequestHandler, HTTPServer
 from hatchway.wsgi.connection import HTTPConnection
 from hatchway.wsgi.handler_connection import HandlerConnection
-from support import DEADLINE, Conn, connect, serving
+from support import DEADLINE, Conn, serving
 
 
 class Fields(BaseHTTPRequestHandler):

@@ -95,7 +95,7 @@ def _read_head(c) -> bytes:
 def _assert_not_delayed(server, samples=5):
     """Fresh requests meanwhile: each within BOUND.  One retry of the whole round absorbs a
     scheduling hiccup of this shared, loaded machine; a server that is blocked fails both."""
-    for attempt in range(2):
+    for _attempt in range(2):
         times = [server.fresh_request() for _ in range(samples)]
         if max(times) <= BOUND:
             return
@@ -140,7 +140,7 @@ def test_fifty_clients_sending_bodies_at_1_byte_per_second_delay_no_fresh_reques
     try:
         for c in drippers:
             c.sendall(b"POST /read HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\n")
-        for i in range(2):
+        for _ in range(2):
             for c in drippers:
                 c.sendall(b"x")
             _assert_not_delayed(srv)

@@ -83,7 +83,7 @@ def read_until_closed(sock, limit=1 << 27):
             chunk = sock.recv(1 << 20)
         except ConnectionResetError:
             break
-        except socket.timeout:
+        except TimeoutError:
             raise AssertionError(f"the server did not close the connection ({len(data)} bytes read)") from None
         if not chunk:
             break

@@ -201,7 +201,7 @@ def test_same_requests_same_answers(both):
     flask_seen = _drive(flask_base, ROWS)
     hatchway_seen = _drive(hatchway_base, ROWS)
     mismatches = []
-    for (name, fview, fresp), (_, hview, hresp) in zip(flask_seen, hatchway_seen):
+    for (name, fview, _fresp), (_, hview, _hresp) in zip(flask_seen, hatchway_seen):
         if fview != hview:
             diff = {k: (fview[k], hview.get(k)) for k in fview if fview[k] != hview.get(k)}
             mismatches.append(f"{name}: {diff}")

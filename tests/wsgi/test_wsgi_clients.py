@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 
-import pytest
 import requests
 
 from support import Recorder

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from support import Recorder, wait_for
+from support import wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 

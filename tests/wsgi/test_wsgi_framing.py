@@ -3,12 +3,10 @@ bodiless responses, Date/Server, header injection, over/under-sending apps, big 
 wsgi.file_wrapper (sendfile)."""
 import hashlib
 import logging
-import os
-import threading
 
 import pytest
 
-from support import Closed, Rejection, Recorder, wait_for
+from support import Closed, wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 

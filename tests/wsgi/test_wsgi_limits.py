@@ -2,7 +2,7 @@
 import pytest
 import requests
 
-from support import Recorder, wait_for
+from support import Recorder
 
 
 def test_414_431_413_keep_server_alive(serve):

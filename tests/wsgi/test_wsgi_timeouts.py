@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from support import Closed, Recorder, wait_for
+from support import Recorder, wait_for
 
 TEXT = [("Content-Type", "text/plain")]
 
@@ -131,9 +131,12 @@ def test_other_clients_served_while_connections_stall(serve, threads):
     srv = serve(app)
     stalled = []
     try:
-        a = srv.connect(); a.send(b"GET / HTTP/1.1\r\nHost: a\r\nX-Partial: ")  # mid-head
-        b = srv.connect(); b.send(b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\npartial")  # mid-body
-        d = srv.connect(); d.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        a = srv.connect()
+        a.send(b"GET / HTTP/1.1\r\nHost: a\r\nX-Partial: ")  # mid-head
+        b = srv.connect()
+        b.send(b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\npartial")  # mid-body
+        d = srv.connect()
+        d.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         d.send(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")  # slow (non-)reader
         stalled = [a, b, d]
         wait_for(lambda: "/big" in started, 10, what="the big response to start")
