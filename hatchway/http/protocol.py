@@ -22,17 +22,17 @@ import httptools
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from . import policy
-from .policy import Limits, Reject
+from .policy import (
+    CODING_FIELD, EXPECT_FIELD, HOST_FIELD, KEEP_FIRST_MASK, LENGTH_FIELD, SINGLETON, Limits, Reject,
+)
 
-_SPECIAL = {
-    policy.HOST: 1,
-    policy.CONTENT_LENGTH: 2,
-    policy.TRANSFER_ENCODING: 3,
-    policy.EXPECT: 4,
-    b"upgrade": 5,
-}
-_SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+# Header kind by the name exactly as received: browsers send the same few spellings, so after the
+# first request a field costs one dict lookup and no lower().  Bounded: names past the bound are
+# looked up lower-cased each time, as they were before the cache.
+_KIND_CACHE: dict[bytes, int] = {}
+_KIND_CACHE_MAX = 512
 _METHODS: dict = {}
+_CRLF2 = b"\r\n\r\n"
 _OWS = (32, 9)
 # Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
 FEED_SIZE = 65536
@@ -207,6 +207,7 @@ class RequestParser:
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
         "_expect", "_trailers", "_size", "in_head", "_head_bytes", "current", "_completed", "_queued",
         "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
+        "_once", "_sniffing", "_prefix", "_tail",
     )
 
     _cl: Any  # None or a value: declared for mypyc
@@ -229,6 +230,10 @@ class RequestParser:
         self._max_target = limits.max_target_size
         self._backlog: Any = None   # input held back, unparsed, while max_pipelined requests wait
         self._eof = False
+        self._once = 0         # bits of the singleton fields seen in this head
+        self._sniffing = False  # _backlog holds a refused request line whose verdict needs more bytes
+        self._prefix = b""     # the start of a request line cut inside its method by a feed boundary
+        self._tail = b""       # the last bytes of a feed that ended inside a head
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, data) -> None:
@@ -236,6 +241,8 @@ class RequestParser:
             return  # after an error or a final (non keep-alive) request, bytes are discarded
         if self._backlog is not None:
             self._backlog += data
+            if self._sniffing:
+                self._sniff()
             return
         limit = self.limits.max_pipelined
         # One pass when the pipeline cannot overflow: every request in `data` ends a head with
@@ -271,7 +278,9 @@ class RequestParser:
             self.feed_eof()
 
     def _feed(self, data) -> None:
-        at_boundary = not self.in_head and self.current is None
+        cur0 = self.current
+        in_head0 = self.in_head
+        received0 = cur0.body.received if cur0 is not None else 0
         self._completed = 0
         try:
             self._parser.feed_data(data)
@@ -291,24 +300,99 @@ class RequestParser:
         except HttpParserError as exc:
             if self.closed:
                 return
-            start = bytes(data[:256]) if at_boundary and not self._completed else None
-            self._fail(policy.reject_for_parser_error(exc, start))
+            if type(exc).__name__ != "HttpParserInvalidMethodError":
+                self._fail(policy.reject_for_parser_error(exc))
+                return
+            start = self._message_start(data, cur0, received0, in_head0)
+            if start is None:
+                line = self._prefix + bytes(data)
+            else:
+                line = bytes(data[start:]) if start >= 0 else b""
+            self._prefix = b""
+            verdict = policy.method_verdict(line, start == -1)
+            if verdict is None:
+                self._backlog = bytearray(line)
+                self._sniffing = True
+            else:
+                self._fail(verdict)
             return
         if self.in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_size + FEED_SIZE:
-                self._fail(Reject(431, "Request header fields too large"))
+                self._fail(policy.fields_too_large())
+                return
+            self._tail = bytes(data[-3:])
+            if not self._url:  # the request line stops inside its method: keep that start
+                start = self._message_start(data, cur0, received0, in_head0)
+                if start is None:
+                    self._prefix += bytes(data)
+                elif start >= 0:
+                    self._prefix = bytes(data[start:])
+
+    def _message_start(self, data, cur0: Any, received0: int, in_head0: bool) -> int | None:
+        """Where, in `data`, the message that followed the `_completed` messages this feed ended
+        begins: None when it began in an earlier feed, -1 when that cannot be told (a chunked body
+        ended in this feed).  Only for the rare paths that must judge a request line on its bytes:
+        llhttp reports no offsets, but a head ends at its first CRLFCRLF and a body is as long as
+        its Content-Length, so the messages can be walked."""
+        data = bytes(data)
+        n = len(data)
+        done = self._completed
+        pos = 0
+        if cur0 is not None:  # the feed began in a body
+            if cur0.chunked:
+                return -1
+            pos = cur0.content_length - received0
+            done -= 1
+        elif in_head0:
+            if not done:
+                return None
+            tail = self._tail
+            end = (tail + data).find(_CRLF2) + 4 - len(tail)
+            req = self._completed_request(done)
+            if req.chunked:
+                return -1
+            pos = end + (req.content_length or 0)
+            done -= 1
+        while done > 0:
+            while pos < n and data[pos] in (13, 10):
+                pos += 1
+            end = data.find(_CRLF2, pos) + 4
+            req = self._completed_request(done)
+            if req.chunked:
+                return -1
+            pos = end + (req.content_length or 0)
+            done -= 1
+        while pos < n and data[pos] in (13, 10):
+            pos += 1
+        return pos
+
+    def _completed_request(self, back: int) -> Any:
+        """The request whose head was the `back`-th last of the queue."""
+        return self.queue[len(self.queue) - back]
+
+    def _sniff(self) -> None:
+        verdict = policy.method_verdict(bytes(self._backlog), False)
+        if verdict is not None:
+            self._backlog = None
+            self._sniffing = False
+            self._fail(verdict)
 
     def feed_eof(self) -> None:
         """The peer closed its side: a request cut short is an error, not a request."""
         if self.closed:
+            return
+        if self._sniffing:  # the request line ends here, with no verdict yet: not a method at all
+            self._backlog = None
+            self._sniffing = False
+            self._fail(policy.method_verdict(bytes(self._backlog), True))
             return
         if self._backlog is not None:
             self._eof = True  # parse what is held back first
             return
         cur = self.current
         if cur is not None and not cur.body.complete:
-            cur.body.error = Reject(400, "Connection closed mid-body")
+            cur.body.error = policy.closed_mid_body()
         self.closed = True
 
     def request_done(self) -> None:
@@ -318,7 +402,7 @@ class RequestParser:
             self._queued -= 1
             if item is self.current and item.has_body:
                 item.body.discard = True
-            if self._backlog is not None and self._queued < self.limits.max_pipelined:
+            if self._backlog is not None and self._queued < self.limits.max_pipelined and not self._sniffing:
                 self._resume()
 
     def _fail(self, reject: Reject) -> None:
@@ -340,12 +424,13 @@ class RequestParser:
         self.in_head = True
         self._head_bytes = 0
         self._upgrade = False
+        self._once = 0
 
     def on_url(self, url):
         if self._url:
             url = self._url + url
         if len(url) > self._max_target:
-            raise Reject(414, "URI too long")
+            raise policy.target_too_long()
         self._url = url
 
     def on_header(self, name, value):
@@ -357,22 +442,33 @@ class RequestParser:
         self._size += field + 4
         if (len(headers) + self._trailers >= self._max_count or self._size > self._max_size
                 or field > self._max_field):
-            raise Reject(431, "Request header fields too large")
+            raise policy.fields_too_large()
         if not self.in_head:
             self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
             return
-        kind = _SPECIAL.get(name.lower()) if n in _SPECIAL_LENGTHS else None
-        if kind is not None:
-            if kind == 1:
+        kind = _KIND_CACHE.get(name)
+        if kind is None:
+            kind = policy.field_kind(name.lower())
+            if len(_KIND_CACHE) < _KIND_CACHE_MAX:
+                _KIND_CACHE[name] = kind
+        if kind:
+            if kind >= SINGLETON:
+                bit = 1 << kind
+                if self._once & bit:
+                    if bit & KEEP_FIRST_MASK:
+                        return
+                    raise policy.duplicate_field(kind)
+                self._once |= bit
+            elif kind == HOST_FIELD:
                 self._hosts.append(value)
-            elif kind == 2:
+            elif kind == LENGTH_FIELD:
                 self._cl = value
-            elif kind == 3:
+            elif kind == CODING_FIELD:
                 if self._te is not None:
-                    raise Reject(400, "Multiple Transfer-Encoding headers")
+                    raise policy.multiple_transfer_encoding()
                 self._te = value
-            elif kind == 4:
-                self._expect = value
+            elif kind == EXPECT_FIELD:
+                self._expect = value if self._expect is None else self._expect + b", " + value
             else:
                 self._upgrade = True
         headers.append((name, value))
@@ -390,7 +486,7 @@ class RequestParser:
             if len(_METHODS) < 64:
                 _METHODS[raw_method] = method
         target = self._url
-        if target[:1] != b"/" or method == "CONNECT":
+        if target[:1] != b"/" or method == "CONNECT" or b"#" in target:
             policy.check_target(method, target)
         hosts = self._hosts
         if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:
@@ -411,18 +507,18 @@ class RequestParser:
         elif self._cl is not None:
             n = policy.check_content_length(self._cl)
             if n > self.limits.max_body_size:
-                raise Reject(413, "Request body too large")
+                raise policy.body_too_large()
             req.content_length = n
             req.has_body = n > 0
         else:
             req.has_body = False
         expect = self._expect
         if expect is not None and version == "1.1":
-            if expect.strip().lower() != b"100-continue":
-                raise Reject(417, "Expectation failed")
+            if expect != b"100-continue":
+                policy.check_expect(expect)
             req.expect_continue = req.has_body
         if self._upgrade and p.should_upgrade() and req.has_body:
-            raise Reject(400, "Upgrade request with a body")
+            raise policy.upgrade_with_body()
         req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
         self._queued += 1
         self.current = req
@@ -432,7 +528,7 @@ class RequestParser:
         cur = self.current
         cur.body.append(data)
         if cur.chunked and cur.body.received > self.limits.max_body_size:
-            raise Reject(413, "Request body too large")
+            raise policy.body_too_large()
 
     def on_message_complete(self):
         cur = self.current
