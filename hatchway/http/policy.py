@@ -123,6 +123,11 @@ def multiple_transfer_encoding() -> Reject:
     return Reject(400, "Multiple Transfer-Encoding headers")
 
 
+def bad_chunked() -> Reject:
+    """A chunked body outside the grammar of RFC 9112 7.1: the framing is lost, so is the connection."""
+    return Reject(400, "Invalid message framing")
+
+
 def upgrade_with_body() -> Reject:
     return Reject(400, "Upgrade request with a body")
 

@@ -22,6 +22,7 @@ import httptools
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from . import policy
+from .chunked import ChunkedDecoder
 from .policy import (
     CODING_FIELD, EXPECT_FIELD, HOST_FIELD, KEEP_FIRST_MASK, LENGTH_FIELD, SINGLETON, Limits, Reject,
 )
@@ -33,6 +34,11 @@ _KIND_CACHE: dict[bytes, int] = {}
 _KIND_CACHE_MAX = 512
 _METHODS: dict = {}
 _CRLF2 = b"\r\n\r\n"
+
+
+class _ChunkedHead(Exception):
+    """Raised from on_headers_complete to stop llhttp at the end of a chunked head: the body is
+    decoded by ChunkedDecoder, not by llhttp."""
 _OWS = (32, 9)
 # Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
 FEED_SIZE = 65536
@@ -207,7 +213,7 @@ class RequestParser:
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
         "_expect", "_trailers", "_size", "in_head", "_head_bytes", "current", "_completed", "_queued",
         "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
-        "_once", "_sniffing", "_prefix", "_tail",
+        "_once", "_sniffing", "_prefix", "_tail", "_chunks",
     )
 
     _cl: Any  # None or a value: declared for mypyc
@@ -234,6 +240,7 @@ class RequestParser:
         self._sniffing = False  # _backlog holds a refused request line whose verdict needs more bytes
         self._prefix = b""     # the start of a request line cut inside its method by a feed boundary
         self._tail = b""       # the last bytes of a feed that ended inside a head
+        self._chunks: Any = None  # the ChunkedDecoder of the body in flight, if it is chunked
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, data) -> None:
@@ -278,25 +285,36 @@ class RequestParser:
             self.feed_eof()
 
     def _feed(self, data) -> None:
+        if self._chunks is not None:
+            self._feed_chunked(data)
+            return
         cur0 = self.current
         in_head0 = self.in_head
         received0 = cur0.body.received if cur0 is not None else 0
         self._completed = 0
+        # The rest of the input after an upgrade or a chunked head is parsed after the `try`, not in
+        # an `except` block: there, Python would chain a nested callback error to this one and hide
+        # the Reject that httptools puts in its __context__.
+        upgrade_at = body_at = -1
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade as exc:
             # A bodiless request that asked to upgrade: we do not upgrade, so parse on as HTTP/1.1.
-            rest = data[exc.args[0]:]
-            self._parser = httptools.HttpRequestParser(self)
-            if rest:
-                self.feed(rest)
-            return
+            upgrade_at = exc.args[0]
         except HttpParserCallbackError as exc:
             cause = exc.__context__
-            if not isinstance(cause, Reject):
-                raise
-            self._fail(cause)
-            return
+            if type(cause) is not _ChunkedHead:
+                if not isinstance(cause, Reject):
+                    raise
+                self._fail(cause)
+                return
+            start = self._message_start(data, cur0, received0, in_head0, 1)
+            if start is None:
+                tail = self._tail
+                end = (tail + bytes(data)).find(_CRLF2) + 4 - len(tail)
+            else:
+                end = bytes(data).find(_CRLF2, start) + 4
+            body_at = end
         except HttpParserError as exc:
             if self.closed:
                 return
@@ -316,12 +334,23 @@ class RequestParser:
             else:
                 self._fail(verdict)
             return
+        if body_at >= 0:
+            self._parser = httptools.HttpRequestParser(self)  # for the head after this body
+            self._feed_chunked(data[body_at:])
+            return
+        if upgrade_at >= 0:
+            rest = data[upgrade_at:]
+            self._parser = httptools.HttpRequestParser(self)
+            if rest:
+                self.feed(rest)
+            return
         if self.in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_size + FEED_SIZE:
                 self._fail(policy.fields_too_large())
                 return
-            self._tail = bytes(data[-3:])
+            # The last 3 bytes of the stream, to find a CRLFCRLF cut by the next feed boundary.
+            self._tail = (self._tail + bytes(data[-3:]))[-3:]
             if not self._url:  # the request line stops inside its method: keep that start
                 start = self._message_start(data, cur0, received0, in_head0)
                 if start is None:
@@ -329,12 +358,27 @@ class RequestParser:
                 elif start >= 0:
                     self._prefix = bytes(data[start:])
 
-    def _message_start(self, data, cur0: Any, received0: int, in_head0: bool) -> int | None:
+    def _feed_chunked(self, data) -> None:
+        try:
+            end = self._chunks.feed(bytes(data))
+        except Reject as exc:
+            self._fail(exc)
+            return
+        if end < 0:
+            return
+        self._chunks = None
+        self.on_message_complete()
+        rest = data[end:]
+        if rest and not self.closed:
+            self.feed(rest)
+
+    def _message_start(self, data, cur0: Any, received0: int, in_head0: bool, pending: int = 0) -> int | None:
         """Where, in `data`, the message that followed the `_completed` messages this feed ended
         begins: None when it began in an earlier feed, -1 when that cannot be told (a chunked body
         ended in this feed).  Only for the rare paths that must judge a request line on its bytes:
         llhttp reports no offsets, but a head ends at its first CRLFCRLF and a body is as long as
-        its Content-Length, so the messages can be walked."""
+        its Content-Length, so the messages can be walked.  `pending`: requests at the end of the
+        queue whose message has not ended (the chunked one whose head just arrived)."""
         data = bytes(data)
         n = len(data)
         done = self._completed
@@ -349,7 +393,7 @@ class RequestParser:
                 return None
             tail = self._tail
             end = (tail + data).find(_CRLF2) + 4 - len(tail)
-            req = self._completed_request(done)
+            req = self.queue[len(self.queue) - done - pending]
             if req.chunked:
                 return -1
             pos = end + (req.content_length or 0)
@@ -358,7 +402,7 @@ class RequestParser:
             while pos < n and data[pos] in (13, 10):
                 pos += 1
             end = data.find(_CRLF2, pos) + 4
-            req = self._completed_request(done)
+            req = self.queue[len(self.queue) - done - pending]
             if req.chunked:
                 return -1
             pos = end + (req.content_length or 0)
@@ -366,10 +410,6 @@ class RequestParser:
         while pos < n and data[pos] in (13, 10):
             pos += 1
         return pos
-
-    def _completed_request(self, back: int) -> Any:
-        """The request whose head was the `back`-th last of the queue."""
-        return self.queue[len(self.queue) - back]
 
     def _sniff(self) -> None:
         verdict = policy.method_verdict(bytes(self._backlog), False)
@@ -523,12 +563,14 @@ class RequestParser:
         self._queued += 1
         self.current = req
         self.queue.append(req)
+        if req.chunked:
+            self._chunks = ChunkedDecoder(req.body, self.limits, len(self._headers), self._size)
+            raise _ChunkedHead()
 
     def on_body(self, data):
-        cur = self.current
-        cur.body.append(data)
-        if cur.chunked and cur.body.received > self.limits.max_body_size:
-            raise policy.body_too_large()
+        # Content-Length bodies only (chunked ones go through ChunkedDecoder); their size was checked
+        # against the limit when the head arrived.
+        self.current.body.append(data)
 
     def on_message_complete(self):
         cur = self.current
