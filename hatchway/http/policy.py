@@ -24,6 +24,9 @@ class Limits:
     max_pipelined: int = 64              # complete requests queued ahead of the one in flight
 
 
+DEFAULT_LIMITS = Limits()
+
+
 class Reject(Exception):
     """A request the server refuses.  `status` is what the client gets; the connection then closes."""
 
@@ -163,7 +166,7 @@ def check_version(version: str, has_headers: bool = True) -> None:
         raise Reject(505, "HTTP version not supported")
 
 
-def check_host(hosts: list, version: str) -> None:
+def check_host(hosts: list[bytes], version: str) -> None:
     """RFC 9112 3.2: a 1.1 request carries exactly one Host; a 1.0 request at most one."""
     n = len(hosts)
     if n == 1:
@@ -201,7 +204,7 @@ _authority_end = re.compile(rb"[/?#]").search
 _authority_bad = re.compile(rb'[\x00-\x20@\\"<>{}|^`\x7f-\xff]').search
 
 
-def split_absolute(target: bytes):
+def split_absolute(target: bytes) -> tuple[bytes, bytes]:
     """`http://host[:port]/path?q` -> (authority, rest), rest starting with "/" or "?" or empty.
     Raises Reject(400) for an empty or unusable authority (RFC 9110 4.2: no userinfo)."""
     scheme, sep, rest = target.partition(b"://")

@@ -32,7 +32,7 @@ from .policy import (
 # looked up lower-cased each time, as they were before the cache.
 _KIND_CACHE: dict[bytes, int] = {}
 _KIND_CACHE_MAX = 512
-_METHODS: dict = {}
+_METHODS: dict[bytes, str] = {}
 _CRLF2 = b"\r\n\r\n"
 
 
@@ -56,7 +56,7 @@ class Rejection:
         self.status = status
         self.reason = reason
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Rejection {self.status} {self.reason!r}>"
 
 
@@ -105,7 +105,7 @@ class Body:
         if self.file is not None:
             f = self.file
             f.seek(self._file_pos)
-            data = f.read(limit if limit >= 0 else self.buffered)
+            data: bytes = f.read(limit if limit >= 0 else self.buffered)
             self._file_pos += len(data)
             self.buffered -= len(data)
             if not self.buffered:
@@ -123,7 +123,7 @@ class Body:
         if len(first) > limit:
             chunks[0] = first[limit:]
             self.buffered -= limit
-            return first[:limit]
+            return bytes(first[:limit])
         out = []
         need = limit
         while need and chunks:
@@ -146,7 +146,7 @@ class Body:
             todo = self.buffered if limit < 0 else min(limit, self.buffered)
             scanned = 0
             while scanned < todo:
-                block = f.read(min(8192, todo - scanned))
+                block: bytes = f.read(min(8192, todo - scanned))
                 if not block:
                     break
                 i = block.find(b"\n")
@@ -176,7 +176,7 @@ class Body:
 class _EmptyBody(Body):
     """The body of every request that has none: shared, complete, always empty."""
 
-    def append(self, data):
+    def append(self, data: bytes) -> None:
         raise AssertionError("a bodiless request received body bytes")
 
 
@@ -202,7 +202,7 @@ class Request:
     body: Any
     has_body: Any
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Request {self.method} {self.target!r} HTTP/{self.version}>"
 
 
@@ -219,7 +219,7 @@ class RequestParser:
     _cl: Any  # None or a value: declared for mypyc
     _te: Any  # None or a value: declared for mypyc
     _expect: Any  # None or a value: declared for mypyc
-    def __init__(self, limits: Limits = Limits(), spill_at: int = 1 << 20):
+    def __init__(self, limits: Limits = policy.DEFAULT_LIMITS, spill_at: int = 1 << 20):
         self.limits = limits
         self.spill_at = spill_at
         self.queue: Any = deque()
@@ -243,7 +243,7 @@ class RequestParser:
         self._chunks: Any = None  # the ChunkedDecoder of the body in flight, if it is chunked
 
     # -- input -------------------------------------------------------------------------------
-    def feed(self, data) -> None:
+    def feed(self, data: Any) -> None:
         if self.closed:
             return  # after an error or a final (non keep-alive) request, bytes are discarded
         if self._backlog is not None:
@@ -284,7 +284,7 @@ class RequestParser:
         if self._eof and self._backlog is None:
             self.feed_eof()
 
-    def _feed(self, data) -> None:
+    def _feed(self, data: Any) -> None:
         if self._chunks is not None:
             self._feed_chunked(data)
             return
@@ -358,7 +358,7 @@ class RequestParser:
                 elif start >= 0:
                     self._prefix = bytes(data[start:])
 
-    def _feed_chunked(self, data) -> None:
+    def _feed_chunked(self, data: Any) -> None:
         try:
             end = self._chunks.feed(bytes(data))
         except Reject as exc:
@@ -372,7 +372,7 @@ class RequestParser:
         if rest and not self.closed:
             self.feed(rest)
 
-    def _message_start(self, data, cur0: Any, received0: int, in_head0: bool, pending: int = 0) -> int | None:
+    def _message_start(self, data: Any, cur0: Any, received0: int, in_head0: bool, pending: int = 0) -> int | None:
         """Where, in `data`, the message that followed the `_completed` messages this feed ended
         begins: None when it began in an earlier feed, -1 when that cannot be told (a chunked body
         ended in this feed).  Only for the rare paths that must judge a request line on its bytes:
@@ -425,7 +425,9 @@ class RequestParser:
         if self._sniffing:  # the request line ends here, with no verdict yet: not a method at all
             self._backlog = None
             self._sniffing = False
-            self._fail(policy.method_verdict(bytes(self._backlog), True))
+            verdict = policy.method_verdict(bytes(self._backlog), True)
+            assert verdict is not None  # final: always a verdict
+            self._fail(verdict)
             return
         if self._backlog is not None:
             self._eof = True  # parse what is held back first
@@ -454,10 +456,10 @@ class RequestParser:
         self.current = None
 
     # -- llhttp callbacks ----------------------------------------------------------------------
-    def on_message_begin(self):
+    def on_message_begin(self) -> None:
         self._url = b""
-        self._headers = []
-        self._hosts = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._hosts: list[bytes] = []
         self._cl = self._te = self._expect = None
         self._trailers = 0
         self._size = 0
@@ -466,14 +468,14 @@ class RequestParser:
         self._upgrade = False
         self._once = 0
 
-    def on_url(self, url):
+    def on_url(self, url: bytes) -> None:
         if self._url:
             url = self._url + url
         if len(url) > self._max_target:
             raise policy.target_too_long()
         self._url = url
 
-    def on_header(self, name, value):
+    def on_header(self, name: bytes, value: bytes) -> None:
         if value and value[-1] in _OWS:
             value = value.rstrip(b" \t")  # the tokenizer strips leading OWS only
         headers = self._headers
@@ -513,7 +515,7 @@ class RequestParser:
                 self._upgrade = True
         headers.append((name, value))
 
-    def on_headers_complete(self):
+    def on_headers_complete(self) -> None:
         p = self._parser
         self.in_head = False
         version = p.get_http_version()
@@ -567,12 +569,12 @@ class RequestParser:
             self._chunks = ChunkedDecoder(req.body, self.limits, len(self._headers), self._size)
             raise _ChunkedHead()
 
-    def on_body(self, data):
+    def on_body(self, data: bytes) -> None:
         # Content-Length bodies only (chunked ones go through ChunkedDecoder); their size was checked
         # against the limit when the head arrived.
         self.current.body.append(data)
 
-    def on_message_complete(self):
+    def on_message_complete(self) -> None:
         cur = self.current
         if cur.has_body:
             cur.body.complete = True

@@ -5,8 +5,8 @@ from hypothesis import given, settings, strategies as st
 from hatchway.http import Limits, Rejection, Request, RequestParser
 
 
-def parse(data, limits=Limits(), chunks=None):
-    p = RequestParser(limits)
+def parse(data, limits=None, chunks=None):
+    p = RequestParser(limits or Limits())
     if chunks:
         for i in range(0, len(data), chunks):
             p.feed(data[i:i + chunks])
@@ -82,7 +82,8 @@ def test_limits():
     assert only_error(parse(b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", small)) == 431
     assert only_error(parse(b"GET / HTTP/1.1\r\nHost: a\r\nA: " + b"x" * 200 + b"\r\n\r\n", small)) == 431
     assert only_error(parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", small)) == 413
-    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n", small)
+    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"8\r\n12345678\r\n8\r\n12345678\r\n", small)
     assert only_error(p) == 413
     assert p.queue[0].body.error.status == 413  # the app reading it sees the error, not a short body
 

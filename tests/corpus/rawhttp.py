@@ -158,7 +158,7 @@ class Conn:
             return False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise socket.timeout("read deadline passed")
+            raise TimeoutError("read deadline passed")
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(262144)
@@ -296,7 +296,7 @@ class Conn:
         try:
             while self._fill(deadline):
                 pass
-        except socket.timeout:
+        except TimeoutError:
             raise AssertionError(
                 f"server did not close the connection within {timeout or self.timeout}s"
             ) from None
@@ -308,7 +308,7 @@ class Conn:
         """Non-blocking-ish probe: has the peer closed (EOF or reset)?"""
         try:
             self._fill(time.monotonic() + 0.05)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return False
         return self.eof
 
@@ -318,7 +318,7 @@ class Conn:
             raise AssertionError(f"unexpected data: {bytes(self.buf)[:300]!r}")
         try:
             got = self._fill(time.monotonic() + timeout)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return
         if got:
             raise AssertionError(f"unexpected data: {bytes(self.buf)[:300]!r}")
@@ -406,7 +406,8 @@ class Recorder:
         payload = json.dumps(rec, sort_keys=True).encode()
         start_response(
             "200 OK",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), ("X-Echo-Method", rec["method"])],
+            [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+             ("X-Echo-Method", rec["method"])],
         )
         return [payload]
 
