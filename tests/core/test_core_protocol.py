@@ -173,3 +173,29 @@ def test_chunked_bodies_round_trip_at_any_split(pieces, split):
     data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body
     p = parse(data, chunks=split)
     assert p.queue[0].body.take() == b"".join(pieces)
+
+
+def test_a_body_that_has_arrived_is_parsed_in_one_pass():
+    """issue 8: a 4.2 KB POST in one feed is one on_body, not 4 KiB slices (slicing is only for a full pipeline)."""
+    body = b"x" * 4200
+    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4200\r\n\r\n" + body)
+    req = p.queue[0]
+    assert req.body.complete and len(req.body.chunks) == 1
+    chunked = b"1068\r\n" + body + b"\r\n0\r\n\r\n"
+    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked)
+    req = p.queue[0]
+    assert req.body.complete and len(req.body.chunks) == 1 and req.body.take() == body
+
+
+@pytest.mark.parametrize("raw,status", [
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a = b\r\nhello\r\n0\r\n\r\n", None),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\n", 413),
+    (b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: a\r\nauthorization: b\r\n\r\n", 400),
+])
+def test_issue12_protocol_faults(raw, status):
+    p = parse(raw)
+    if status is None:
+        assert [type(e) for e in p.queue] == [Request] and p.queue[0].body.take() == b"hello"
+    else:
+        assert only_error(p) == status
