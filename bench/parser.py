@@ -3,7 +3,7 @@
     python3 bench/parser.py [--rounds 5] [--n 20000]
 
 Heads (no sockets, no app): a browser-like GET with 12 headers, a minimal GET, a 4.2 KB POST body
-arriving with its head, and the same POST with its body fed in a second piece.  Each round parses
+arriving with its head, the same POST with its body fed in a second piece, and as one chunk.  Each round parses
 `n` requests on one parser (keep-alive), taking each off the queue as a connection would; the
 median of the rounds is printed, in CPU time (time.process_time), so load elsewhere matters less.
 """
@@ -44,6 +44,8 @@ SCENARIOS = {
     "minimal": (MINIMAL,),
     "post-4k2": (POST_HEAD + _BODY,),
     "post-4k2-split": (POST_HEAD, _BODY),
+    "post-chunked": (b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + b"%x\r\n%s\r\n0\r\n\r\n" % (len(_BODY), _BODY),),
 }
 
 

@@ -22,6 +22,7 @@ _size_line = re.compile(
     rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
 ).fullmatch
 _field_line = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*)").fullmatch
+_HEX = b"0123456789abcdefABCDEF"
 # A size line longer than this is not a chunk size with sane extensions (llhttp allows no more).
 MAX_SIZE_LINE = 4096
 
@@ -81,7 +82,9 @@ class ChunkedDecoder:
             line = self.line + data[pos:end + 1]
             self.line = b""
             pos = end + 1
-            if line[-2:-1] != b"\r" or b"\r" in line[:-2]:
+            # find(), not `b"\r" in`: bytes.__contains__ tries the int protocol first and pays for a
+            # TypeError on every bytes needle.
+            if line[-2:-1] != b"\r" or line.find(b"\r", 0, len(line) - 2) >= 0:
                 raise policy.bad_chunked()  # a bare LF or CR
             line = line[:-2]
             if state == SIZE:
@@ -93,10 +96,13 @@ class ChunkedDecoder:
         return -1
 
     def _size_line(self, line: bytes) -> None:
-        m = _size_line(line)
-        if m is None:
-            raise policy.bad_chunked()
-        digits = m.group(1).lstrip(b"0")
+        if line and not line.strip(_HEX):  # the usual line, a bare size: no regex
+            digits = line.lstrip(b"0")
+        else:
+            m = _size_line(line)
+            if m is None:
+                raise policy.bad_chunked()
+            digits = m.group(1).lstrip(b"0")
         if len(digits) > 16:
             raise policy.bad_chunked()  # past 64 bits, as llhttp refused it
         size = int(digits, 16) if digits else 0

@@ -215,7 +215,7 @@ class RequestParser:
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
         "_expect", "_size", "in_head", "_head_bytes", "current", "_completed", "_queued",
         "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
-        "_once", "_sniffing", "_prefix", "_tail", "_chunks",
+        "_once", "_sniffing", "_prefix", "_tail", "_chunks", "_error",
     )
 
     _cl: Any  # None or a value: declared for mypyc
@@ -243,6 +243,7 @@ class RequestParser:
         self._prefix = b""     # the start of a request line cut inside its method by a feed boundary
         self._tail = b""       # the last bytes of a feed that ended inside a head
         self._chunks: Any = None  # the ChunkedDecoder of the body in flight, if it is chunked
+        self._error: Any = None   # what a callback raised, for the HttpParserCallbackError it becomes
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, data: Any) -> None:
@@ -303,8 +304,11 @@ class RequestParser:
         except HttpParserUpgrade as exc:
             # A bodiless request that asked to upgrade: we do not upgrade, so parse on as HTTP/1.1.
             upgrade_at = exc.args[0]
-        except HttpParserCallbackError as exc:
-            cause = exc.__context__
+        except HttpParserCallbackError:
+            # Our callbacks record what they raised: httptools' __context__ is overwritten by Python
+            # when the caller feeds from inside an `except` block of its own.
+            cause = self._error
+            self._error = None
             if type(cause) is not _ChunkedHead:
                 if not isinstance(cause, Reject):
                     raise
@@ -470,105 +474,117 @@ class RequestParser:
         self._once = 0
 
     def on_url(self, url: bytes) -> None:
-        if self._url:
-            url = self._url + url
-        if len(url) > self._max_target:
-            raise policy.target_too_long()
-        self._url = url
+        try:
+            if self._url:
+                url = self._url + url
+            if len(url) > self._max_target:
+                raise policy.target_too_long()
+            self._url = url
+        except Exception as exc:
+            self._error = exc
+            raise
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if value and value[-1] in _OWS:
-            value = value.rstrip(b" \t")  # the tokenizer strips leading OWS only
-        headers = self._headers
-        n = len(name)
-        field = n + len(value)
-        self._size += field + 4
-        if len(headers) >= self._max_count or self._size > self._max_size or field > self._max_field:
-            raise policy.fields_too_large()
-        # Trailers never come here: chunked bodies are decoded by ChunkedDecoder.
-        if n in _KIND_LENGTHS:
-            kind = _KIND_CACHE.get(name)
-            if kind is None:
-                kind = policy.field_kind(name.lower())
-                if len(_KIND_CACHE) < _KIND_CACHE_MAX:
-                    _KIND_CACHE[name] = kind
-        else:
-            kind = 0
-        if kind:
-            if kind >= SINGLETON:
-                bit = 1 << kind
-                if self._once & bit:
-                    if bit & KEEP_FIRST_MASK:
-                        return
-                    raise policy.duplicate_field(kind)
-                self._once |= bit
-            elif kind == HOST_FIELD:
-                self._hosts.append(value)
-            elif kind == LENGTH_FIELD:
-                self._cl = value
-            elif kind == CODING_FIELD:
-                if self._te is not None:
-                    raise policy.multiple_transfer_encoding()
-                self._te = value
-            elif kind == EXPECT_FIELD:
-                self._expect = value if self._expect is None else self._expect + b", " + value
+        try:
+            if value and value[-1] in _OWS:
+                value = value.rstrip(b" \t")  # the tokenizer strips leading OWS only
+            headers = self._headers
+            n = len(name)
+            field = n + len(value)
+            self._size += field + 4
+            if len(headers) >= self._max_count or self._size > self._max_size or field > self._max_field:
+                raise policy.fields_too_large()
+            # Trailers never come here: chunked bodies are decoded by ChunkedDecoder.
+            if n in _KIND_LENGTHS:
+                kind = _KIND_CACHE.get(name)
+                if kind is None:
+                    kind = policy.field_kind(name.lower())
+                    if len(_KIND_CACHE) < _KIND_CACHE_MAX:
+                        _KIND_CACHE[name] = kind
             else:
-                self._upgrade = True
-        headers.append((name, value))
+                kind = 0
+            if kind:
+                if kind >= SINGLETON:
+                    bit = 1 << kind
+                    if self._once & bit:
+                        if bit & KEEP_FIRST_MASK:
+                            return
+                        raise policy.duplicate_field(kind)
+                    self._once |= bit
+                elif kind == HOST_FIELD:
+                    self._hosts.append(value)
+                elif kind == LENGTH_FIELD:
+                    self._cl = value
+                elif kind == CODING_FIELD:
+                    if self._te is not None:
+                        raise policy.multiple_transfer_encoding()
+                    self._te = value
+                elif kind == EXPECT_FIELD:
+                    self._expect = value if self._expect is None else self._expect + b", " + value
+                else:
+                    self._upgrade = True
+            headers.append((name, value))
+        except Exception as exc:
+            self._error = exc
+            raise
 
     def on_headers_complete(self) -> None:
-        p = self._parser
-        self.in_head = False
-        version = p.get_http_version()
-        if version != "1.1" and version != "1.0":
-            policy.check_version(version, bool(self._headers))
-        raw_method = p.get_method()
-        method = _METHODS.get(raw_method)
-        if method is None:
-            method = raw_method.decode("ascii")
-            if len(_METHODS) < 64:
-                _METHODS[raw_method] = method
-        target = self._url
-        if target[:1] != b"/" or method == "CONNECT" or 35 in target:  # 35: "#", an int test is a cheap memchr
-            policy.check_target(method, target)
-        hosts = self._hosts
-        if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:
-            policy.check_host(hosts, version)
-        req = Request()
-        req.method = method
-        req.target = target
-        req.version = version
-        req.headers = self._headers
-        req.keep_alive = p.should_keep_alive()
-        req.chunked = False
-        req.content_length = None
-        req.expect_continue = False
-        if self._te is not None:
-            policy.check_transfer_encoding(self._te, version)
-            req.chunked = True
-            req.has_body = True
-        elif self._cl is not None:
-            n = policy.check_content_length(self._cl)
-            if n > self.limits.max_body_size:
-                raise policy.body_too_large()
-            req.content_length = n
-            req.has_body = n > 0
-        else:
-            req.has_body = False
-        expect = self._expect
-        if expect is not None and version == "1.1":
-            if expect != b"100-continue":
-                policy.check_expect(expect)
-            req.expect_continue = req.has_body
-        if self._upgrade and p.should_upgrade() and req.has_body:
-            raise policy.upgrade_with_body()
-        req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
-        self._queued += 1
-        self.current = req
-        self.queue.append(req)
-        if req.chunked:
-            self._chunks = ChunkedDecoder(req.body, self.limits, len(self._headers), self._size)
-            raise _ChunkedHead()
+        try:
+            p = self._parser
+            self.in_head = False
+            version = p.get_http_version()
+            if version != "1.1" and version != "1.0":
+                policy.check_version(version, bool(self._headers))
+            raw_method = p.get_method()
+            method = _METHODS.get(raw_method)
+            if method is None:
+                method = raw_method.decode("ascii")
+                if len(_METHODS) < 64:
+                    _METHODS[raw_method] = method
+            target = self._url
+            if target[:1] != b"/" or method == "CONNECT" or 35 in target:  # 35: "#", an int test is a cheap memchr
+                policy.check_target(method, target)
+            hosts = self._hosts
+            if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:
+                policy.check_host(hosts, version)
+            req = Request()
+            req.method = method
+            req.target = target
+            req.version = version
+            req.headers = self._headers
+            req.keep_alive = p.should_keep_alive()
+            req.chunked = False
+            req.content_length = None
+            req.expect_continue = False
+            if self._te is not None:
+                policy.check_transfer_encoding(self._te, version)
+                req.chunked = True
+                req.has_body = True
+            elif self._cl is not None:
+                n = policy.check_content_length(self._cl)
+                if n > self.limits.max_body_size:
+                    raise policy.body_too_large()
+                req.content_length = n
+                req.has_body = n > 0
+            else:
+                req.has_body = False
+            expect = self._expect
+            if expect is not None and version == "1.1":
+                if expect != b"100-continue":
+                    policy.check_expect(expect)
+                req.expect_continue = req.has_body
+            if self._upgrade and p.should_upgrade() and req.has_body:
+                raise policy.upgrade_with_body()
+            req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
+            self._queued += 1
+            self.current = req
+            self.queue.append(req)
+            if req.chunked:
+                self._chunks = ChunkedDecoder(req.body, self.limits, len(self._headers), self._size)
+                raise _ChunkedHead()
+        except Exception as exc:
+            self._error = exc
+            raise
 
     def on_body(self, data: bytes) -> None:
         # Content-Length bodies only (chunked ones go through ChunkedDecoder); their size was checked

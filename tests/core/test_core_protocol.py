@@ -199,3 +199,17 @@ def test_issue12_protocol_faults(raw, status):
         assert [type(e) for e in p.queue] == [Request] and p.queue[0].body.take() == b"hello"
     else:
         assert only_error(p) == status
+
+
+def test_feeding_from_inside_an_except_block_keeps_the_verdicts():
+    """Python re-chains an exception raised inside an `except` block, which hid the Reject httptools
+    keeps in __context__: the connection feeds held-back input from its own error handling."""
+    raw = (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+           b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    p = RequestParser()
+    try:
+        raise IndexError("the caller's own error")
+    except IndexError:
+        p.feed(raw)
+    assert [type(e) for e in p.queue] == [Request, Rejection] and p.queue[1].status == 400
+    assert p.queue[0].body.take() == b"abc"
