@@ -24,6 +24,9 @@ class Limits:
     max_pipelined: int = 64              # complete requests queued ahead of the one in flight
 
 
+DEFAULT_LIMITS = Limits()
+
+
 class Reject(Exception):
     """A request the server refuses.  `status` is what the client gets; the connection then closes."""
 
@@ -39,8 +42,112 @@ class Reject(Exception):
 HOST = b"host"
 CONTENT_LENGTH = b"content-length"
 TRANSFER_ENCODING = b"transfer-encoding"
-CONNECTION = b"connection"
 EXPECT = b"expect"
+UPGRADE = b"upgrade"
+
+# What the parser does with a field, by kind: ints (not an Enum) so the per-header dispatch is one
+# dict lookup and an int compare, also under mypyc.  ORDINARY fields are passed on as they come.
+ORDINARY = 0
+HOST_FIELD = 1               # exactly one on 1.1 (check_host)
+LENGTH_FIELD = 2             # framing: one valid Content-Length (check_content_length)
+CODING_FIELD = 3             # framing: Transfer-Encoding (check_transfer_encoding)
+EXPECT_FIELD = 4             # a list: every member must be 100-continue (check_expect)
+UPGRADE_FIELD = 5            # noted: an upgrade request may not carry a body
+# Singleton fields (RFC 9110 5.3: a recipient may not join them into a list) get kinds from
+# SINGLETON up, one bit each in a per-request mask, so a second occurrence is one AND away.
+SINGLETON = 8
+
+# Duplicates of these are refused (400): each carries authority, describes the body, or decides a
+# conditional, and the joined value `a, b` (what a gateway makes of two lines) is not a valid
+# value of any of them.  Which one a proxy in front used is unknowable, so neither is safe to keep:
+# two Content-Types let a WAF check one media type while the app parses another, two
+# Authorization lines let a front end authenticate one credential and the app another, and an
+# HTTP-date contains a comma, so two If-Modified-Since joined are garbage the app may mis-parse.
+SINGLETON_REJECT = (
+    b"content-type",         # RFC 9110 8.3
+    b"content-location",     # 8.7
+    b"authorization",        # 11.6.2
+    b"proxy-authorization",  # 11.7.2
+    b"if-modified-since",    # 13.1.3 (more than one member: the recipient must ignore it)
+    b"if-unmodified-since",  # 13.1.4
+    b"if-range",             # 13.1.5
+    b"max-forwards",         # 7.6.2
+)
+# Duplicates of these are dropped and the first kept: they are informational, no decision of the
+# server or a proxy hangs on them, and real clients and proxies do send them twice (a proxy
+# appending its own User-Agent); a 400 would punish the client for nothing.
+SINGLETON_KEEP_FIRST = (
+    b"user-agent",           # 10.1.5
+    b"referer",              # 10.1.3
+    b"from",                 # 10.1.2
+    b"date",                 # 6.6.1 (a client should not even send it)
+)
+
+FIELD_KINDS = {
+    HOST: HOST_FIELD,
+    CONTENT_LENGTH: LENGTH_FIELD,
+    TRANSFER_ENCODING: CODING_FIELD,
+    EXPECT: EXPECT_FIELD,
+    UPGRADE: UPGRADE_FIELD,
+}
+for _i, _name in enumerate(SINGLETON_REJECT + SINGLETON_KEEP_FIRST):
+    FIELD_KINDS[_name] = SINGLETON + _i
+# Bits (1 << kind) of the singletons whose duplicates are dropped rather than refused.
+KEEP_FIRST_MASK = sum(1 << FIELD_KINDS[n] for n in SINGLETON_KEEP_FIRST)
+_KIND_NAMES = {kind: name.decode() for name, kind in FIELD_KINDS.items()}
+
+
+def field_kind(lower_name: bytes) -> int:
+    return FIELD_KINDS.get(lower_name, ORDINARY)
+
+
+def duplicate_field(kind: int) -> Reject:
+    return Reject(400, f"Multiple {_KIND_NAMES[kind]} headers")
+
+
+# The statuses of the limits and of the rules the parser checks as bytes arrive.
+def fields_too_large() -> Reject:
+    return Reject(431, "Request header fields too large")
+
+
+def target_too_long() -> Reject:
+    return Reject(414, "URI too long")
+
+
+def body_too_large() -> Reject:
+    return Reject(413, "Request body too large")
+
+
+def closed_mid_body() -> Reject:
+    return Reject(400, "Connection closed mid-body")
+
+
+def multiple_transfer_encoding() -> Reject:
+    return Reject(400, "Multiple Transfer-Encoding headers")
+
+
+def bad_chunked() -> Reject:
+    """A chunked body outside the grammar of RFC 9112 7.1: the framing is lost, so is the connection."""
+    return Reject(400, "Invalid message framing")
+
+
+def upgrade_with_body() -> Reject:
+    return Reject(400, "Upgrade request with a body")
+
+
+def check_expect(value: bytes) -> None:
+    """RFC 9110 10.1.1: 100-continue is the only expectation defined; any other is a 417.  Expect is
+    a list field, so two lines (joined by the parser) must both say 100-continue."""
+    for member in value.split(b","):
+        if member.strip(b" \t").lower() != b"100-continue":
+            raise Reject(417, "Expectation failed")
+
+
+def check_body_size(n: int, limits: Limits) -> None:
+    """An announced or accumulated body size over the limit: 413 at once, before the bytes come."""
+    if n > limits.max_body_size:
+        raise body_too_large()
+
 
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Characters a Host value may never contain: they would let a client steer URL building.
@@ -59,7 +166,7 @@ def check_version(version: str, has_headers: bool = True) -> None:
         raise Reject(505, "HTTP version not supported")
 
 
-def check_host(hosts: list, version: str) -> None:
+def check_host(hosts: list[bytes], version: str) -> None:
     """RFC 9112 3.2: a 1.1 request carries exactly one Host; a 1.0 request at most one."""
     n = len(hosts)
     if n == 1:
@@ -97,7 +204,7 @@ _authority_end = re.compile(rb"[/?#]").search
 _authority_bad = re.compile(rb'[\x00-\x20@\\"<>{}|^`\x7f-\xff]').search
 
 
-def split_absolute(target: bytes):
+def split_absolute(target: bytes) -> tuple[bytes, bytes]:
     """`http://host[:port]/path?q` -> (authority, rest), rest starting with "/" or "?" or empty.
     Raises Reject(400) for an empty or unusable authority (RFC 9110 4.2: no userinfo)."""
     scheme, sep, rest = target.partition(b"://")
@@ -122,6 +229,11 @@ def check_target(method: str, target: bytes) -> None:
     """The four request-target forms of RFC 9112 3.2 and which methods may use them."""
     if method == "CONNECT":
         raise Reject(501, "CONNECT is not supported")
+    if b"#" in target:
+        # RFC 9112 3.2 has no fragment in any target form.  Refused rather than stripped: a client
+        # that sends one is broken, and a proxy in front may have routed on `/a#x` as a path, so
+        # silently giving the app `/a` would make the two disagree on what was asked.
+        raise Reject(400, "Fragment in request target")
     c = target[:1]
     if c == b"/":
         return
@@ -132,20 +244,30 @@ def check_target(method: str, target: bytes) -> None:
     split_absolute(target)
 
 
-def reject_for_parser_error(exc: Exception, head_start: bytes | None) -> Reject:
-    """Map a tokenizer error to the client's status.  `head_start` is the start of the offending
-    request when it is known, to tell an unknown method (501) from garbage (400)."""
-    name = type(exc).__name__
+_non_token = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
+# A method llhttp does not know is judged on at most this many bytes of its request line.
+METHOD_SNIFF = 64
+
+
+def method_verdict(line: bytes, final: bool) -> Reject | None:
+    """A request line llhttp refused in its method: 501 for a well-formed method we do not
+    implement (a token, then SP), 400 for anything else.  `line` is the message from its first
+    byte on, as far as it has arrived (`final`: no more will); None means the bytes so far cannot
+    tell, so the answer waits for more and never depends on where the stream was split."""
+    m = _non_token(line)
+    if m is None:
+        return None if len(line) < METHOD_SNIFF and not final else Reject(400, "Invalid method")
+    if m.start() > 0 and line[m.start()] == 32:
+        return Reject(501, "Method not implemented")
+    return Reject(400, "Invalid method")
+
+
+def reject_for_parser_error(exc: Exception) -> Reject:
+    """Map a tokenizer error (other than one in the method, see method_verdict) to the client's status."""
     message = str(exc)
-    if name == "HttpParserInvalidMethodError":
-        if head_start is not None:
-            method = head_start.lstrip(b"\r\n").split(b" ", 1)[0]
-            if is_token(method) and b" " in head_start:
-                return Reject(501, "Method not implemented")
-        return Reject(400, "Invalid method")
     if "HTTP version" in message:
         return Reject(505, "HTTP version not supported")
-    if name == "HttpParserInvalidURLError":
+    if type(exc).__name__ == "HttpParserInvalidURLError":
         return Reject(400, "Invalid request target")
     if "Transfer-Encoding" in message or "Content-Length" in message or "chunk" in message:
         return Reject(400, "Invalid message framing")

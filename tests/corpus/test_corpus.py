@@ -102,7 +102,8 @@ def match_record(expected, actual, where):
                 assert name not in actual["http"], f"{where}: {name} reached environ: {actual['http']}"
         elif key == "http":
             for hk, hv in value.items():
-                assert actual["http"].get(hk) == hv, f"{where}: environ[{hk}]={actual['http'].get(hk)!r}, expected {hv!r}"
+                got = actual["http"].get(hk)
+                assert got == hv, f"{where}: environ[{hk}]={got!r}, expected {hv!r}"
         else:
             assert actual.get(key) == value, f"{where}: app saw {key}={actual.get(key)!r}, expected {value!r}"
 
@@ -159,5 +160,5 @@ def test_corpus_case(cat, case, threads, corpus_servers):
         f"app saw {len(actual)} request(s), expected {len(app_sees)}: "
         + json.dumps([{k: r[k] for k in ("method", "path", "query", "body")} for r in actual])
     )
-    for i, (e, a) in enumerate(zip(app_sees, actual)):
+    for i, (e, a) in enumerate(zip(app_sees, actual, strict=True)):
         match_record(e, a, f"request #{i + 1}")

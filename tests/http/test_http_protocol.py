@@ -5,8 +5,8 @@ from hypothesis import given, settings, strategies as st
 from hatchway.http import Limits, Rejection, Request, RequestParser
 
 
-def parse(data, limits=Limits(), chunks=None):
-    p = RequestParser(limits)
+def parse(data, limits=None, chunks=None):
+    p = RequestParser(limits or Limits())
     if chunks:
         for i in range(0, len(data), chunks):
             p.feed(data[i:i + chunks])
@@ -82,7 +82,8 @@ def test_limits():
     assert only_error(parse(b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", small)) == 431
     assert only_error(parse(b"GET / HTTP/1.1\r\nHost: a\r\nA: " + b"x" * 200 + b"\r\n\r\n", small)) == 431
     assert only_error(parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", small)) == 413
-    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n", small)
+    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"8\r\n12345678\r\n8\r\n12345678\r\n", small)
     assert only_error(p) == 413
     assert p.queue[0].body.error.status == 413  # the app reading it sees the error, not a short body
 
@@ -173,3 +174,43 @@ def test_chunked_bodies_round_trip_at_any_split(pieces, split):
     data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body
     p = parse(data, chunks=split)
     assert p.queue[0].body.take() == b"".join(pieces)
+
+
+def test_a_body_that_has_arrived_is_parsed_in_one_pass():
+    """issue 8: a 4.2 KB POST in one feed is one on_body, not 4 KiB slices (slicing is only for a full pipeline)."""
+    body = b"x" * 4200
+    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4200\r\n\r\n" + body)
+    req = p.queue[0]
+    assert req.body.complete and len(req.body.chunks) == 1
+    chunked = b"1068\r\n" + body + b"\r\n0\r\n\r\n"
+    p = parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked)
+    req = p.queue[0]
+    assert req.body.complete and len(req.body.chunks) == 1 and req.body.take() == body
+
+
+@pytest.mark.parametrize("raw,status", [
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a = b\r\nhello\r\n0\r\n\r\n", None),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\n", 413),
+    (b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: a\r\nauthorization: b\r\n\r\n", 400),
+])
+def test_issue12_protocol_faults(raw, status):
+    p = parse(raw)
+    if status is None:
+        assert [type(e) for e in p.queue] == [Request] and p.queue[0].body.take() == b"hello"
+    else:
+        assert only_error(p) == status
+
+
+def test_feeding_from_inside_an_except_block_keeps_the_verdicts():
+    """Python re-chains an exception raised inside an `except` block, which hid the Reject httptools
+    keeps in __context__: the connection feeds held-back input from its own error handling."""
+    raw = (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+           b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    p = RequestParser()
+    try:
+        raise IndexError("the caller's own error")
+    except IndexError:
+        p.feed(raw)
+    assert [type(e) for e in p.queue] == [Request, Rejection] and p.queue[1].status == 400
+    assert p.queue[0].body.take() == b"abc"
