@@ -56,7 +56,7 @@ class HandlerConnection(HTTPConnection):
     __slots__ = ()
 
     # HTTPConnection's declarations, repeated where this class resets them to None (mypyc accepts
-    # the same type again; tests/core/test_core_build.py checks each compiled class on its own).
+    # the same type again; tests/e2e/test_e2e_build.py checks each compiled class on its own).
     status: Any
     headers: Any
     framing: Any
