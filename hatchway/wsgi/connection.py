@@ -58,7 +58,7 @@ class HTTPConnection(Exchange):
         if not data:
             self._on_eof()
             return
-        # feed(), inlined: this is the per-request read path (tests/wsgi/test_wsgi_connection_feed.py checks they agree).
+        # feed(), inlined: the per-request read path (tests/wsgi/test_wsgi_connection_feed.py: the two agree).
         state = self.state
         if state == LINGER:
             return

@@ -5,45 +5,13 @@ echo app, in both threads=0 and threads=4 modes. See README.md in this folder fo
 case format.
 """
 import json
-import os
 from wsgiref.validate import validator
 
 import pytest
 
 from support import Recorder, RunningServer, thread_modes
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-CATEGORIES = ["conformance", "framing", "smuggling", "limits", "errors", "wsgi"]
-CASE_KEYS = {"name", "raw", "options", "expect", "note"}
-EXPECT_KEYS = {"status", "status_in", "close", "app_sees", "response_contains"}
-
-
-def decode_raw(raw):
-    """raw is a str (latin-1 code points = bytes) or a list of such strings and
-    {"repeat": str, "times": n} parts."""
-    if isinstance(raw, str):
-        return raw.encode("latin-1")
-    out = b""
-    for part in raw:
-        if isinstance(part, str):
-            out += part.encode("latin-1")
-        else:
-            out += part["repeat"].encode("latin-1") * part["times"]
-    return out
-
-
-def load_cases():
-    cases = []
-    for cat in CATEGORIES:
-        with open(os.path.join(HERE, f"{cat}.json"), encoding="utf-8") as f:
-            data = json.load(f)
-        for case in data["cases"]:
-            cases.append((cat, case))
-    return cases
-
-
-CASES = load_cases()
+from support.corpus import CASE_KEYS, CASES, CATEGORIES, EXPECT_KEYS, decode_raw
 
 
 def test_corpus_schema_and_size():

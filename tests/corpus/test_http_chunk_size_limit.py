@@ -2,7 +2,7 @@
 the 413 comes at once, long before the body timeout (set to 60 s here) could have fired."""
 import time
 
-from rawhttp import Recorder, RunningServer
+from support import Recorder, RunningServer
 
 
 def test_oversized_chunk_gets_413_at_once():

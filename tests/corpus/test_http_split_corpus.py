@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hatchway.http.policy import Limits
 from hatchway.http.protocol import Rejection, RequestParser
 
-from test_corpus import CASES, decode_raw
+from support.corpus import CASES, decode_raw
 
 LIMIT_FIELDS = {f.name for f in dataclasses.fields(Limits)}
 
