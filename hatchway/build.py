@@ -20,6 +20,7 @@ import sys
 # import in the pure build too.
 COMPILED_MODULES = (
     "hatchway.http.policy",
+    "hatchway.http.events",
     "hatchway.http.protocol",
     "hatchway.http.response",
     "hatchway.http.bodywriters",

@@ -7,7 +7,8 @@
   engine and is imported lazily from hatchway.wsgi (see hatchway.http.server).
 """
 from .policy import Limits, Reject
-from .protocol import Body, Rejection, Request, RequestParser
+from .events import Rejection, Request
+from .protocol import Body, RequestParser
 from .response import Framing, InvalidResponse, frame
 
 __all__ = ["Limits", "Reject", "Body", "Rejection", "Request", "RequestParser", "Framing",

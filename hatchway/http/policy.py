@@ -2,9 +2,10 @@
 
 The tokenizer (llhttp, strict mode) already refuses the grammar-level attacks: bare CR/LF line endings,
 obs-fold, NUL and control characters, whitespace before the colon, malformed or duplicate
-Content-Length, Content-Length together with Transfer-Encoding, chunked not being the final coding,
-malformed chunk sizes and extensions.  This module adds the semantic rules llhttp leaves to the
-server and maps every failure to the status code a client should see.
+Content-Length, Content-Length together with Transfer-Encoding, chunked not being the final coding.
+Chunked bodies are decoded by `chunked.py` (llhttp's strict mode refuses the BWS that RFC 9112 7.1.1
+allows in chunk extensions), which refuses malformed sizes and extensions.  This module adds the
+semantic rules llhttp leaves to the server and maps every failure to the status code a client should see.
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
 
 * a `Request` when a head is complete (its `body` then fills as body bytes arrive, and
   `body.complete` turns true at the end of the message), or
-* a `Rejection` when the bytes break a rule of `policy`; nothing after it is parsed.
+* a `Rejection` when the bytes break a rule of `policy`; nothing after it is parsed
+  (both events are defined in `events.py`).
 
 Pipelined requests queue up behind the one in flight: the caller answers each, strictly in
 order.  None is ever dropped: once `Limits.max_pipelined` requests are queued, further input is
@@ -22,6 +23,7 @@ import httptools
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from . import policy
+from .events import Rejection, Request
 from .chunked import ChunkedDecoder
 from .policy import (
     CODING_FIELD, EXPECT_FIELD, HOST_FIELD, KEEP_FIRST_MASK, LENGTH_FIELD, SINGLETON, Limits, Reject,
@@ -46,20 +48,6 @@ _OWS = (32, 9)
 FEED_SIZE = 65536
 # Input is tokenized in steps of this size so parsing can stop when max_pipelined requests wait.
 FEED_SLICE = 4096
-
-
-class Rejection:
-    """An event (not an exception; `policy.Reject` is the exception a rule raises): the request stream
-    is broken at this point; answer `status`, then close."""
-
-    __slots__ = ("status", "reason")
-
-    def __init__(self, status: int, reason: str):
-        self.status = status
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"<Rejection {self.status} {self.reason!r}>"
 
 
 class Body:
@@ -184,28 +172,6 @@ class _EmptyBody(Body):
 
 EMPTY_BODY = _EmptyBody(0)
 EMPTY_BODY.complete = True
-
-
-class Request:
-    """An event: one request head, and the body that follows it."""
-
-    __slots__ = (
-        "method", "target", "version", "headers", "keep_alive", "content_length", "chunked",
-        "expect_continue", "body", "has_body",
-    )
-    method: Any
-    target: Any
-    version: Any
-    headers: Any
-    keep_alive: Any
-    content_length: Any
-    chunked: Any
-    expect_continue: Any
-    body: Any
-    has_body: Any
-
-    def __repr__(self) -> str:
-        return f"<Request {self.method} {self.target!r} HTTP/{self.version}>"
 
 
 class RequestParser:

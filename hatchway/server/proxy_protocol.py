@@ -14,6 +14,8 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .addresses import format_peer
+
 if TYPE_CHECKING:
     from .listeners import Listener
 
@@ -156,7 +158,7 @@ class ProxyHandshake:
         pass
 
     def on_timeout(self) -> None:
-        log.info("closing connection from %s: no PROXY protocol header in time", self.addr)
+        log.info("closing connection from %s: no PROXY protocol header in time", format_peer(self.addr))
         self.close()
 
     def stop_gracefully(self) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .acceptor import STARVED, STARVED_RETRY, Acceptor, accept_batch
+from .addresses import format_peer
 from .listeners import BindError, Listener, bind_tcp, bind_unix
 from .pool import ThreadPool
 from .prefork import Prefork, release_inherited_sockets
@@ -264,7 +265,7 @@ class _StreamServer:
     def handle_error(self, request: socket.socket, client_address: Any) -> None:
         """Called (in the handling thread, inside `except`) when a handler raises."""
         exc = sys.exc_info()[1]
-        peer = _peer(client_address)
+        peer = format_peer(client_address)
         if isinstance(exc, TimeoutError):
             log.info("closing connection from %s: timed out", peer)
         elif isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
@@ -525,8 +526,3 @@ def _close_fds(*fds: int) -> None:
                 pass
 
 
-def _peer(client_address: Any) -> str:
-    if isinstance(client_address, tuple) and client_address:
-        host, port = client_address[:2]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return "unix peer"

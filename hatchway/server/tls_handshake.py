@@ -14,6 +14,8 @@ import select
 import socket
 from typing import Any
 
+from .addresses import format_peer
+
 log = logging.getLogger("hatchway.error")
 
 PLAIN_HTTP_BODY = b"The plain HTTP request was sent to HTTPS port\n"
@@ -112,7 +114,7 @@ class TLSHandshake:
 
     def _failed(self, exc: BaseException) -> None:
         self.worker.log_summary.note(self.worker.now, logging.DEBUG, HANDSHAKE_FAILED,
-                                     "TLS handshake with %s failed: %s", self.addr, exc)
+                                     "TLS handshake with %s failed: %s", format_peer(self.addr), exc)
         self.close()
 
     def _answer_plain(self) -> None:
@@ -120,7 +122,7 @@ class TLSHandshake:
         linger timeout), so that closing with its request unread does not reset the 400 away."""
         worker = self.worker
         worker.log_summary.note(worker.now, logging.INFO, PLAIN_HTTP,
-                                "plain HTTP request to TLS port from %s: answered 400", self.addr)
+                                "plain HTTP request to TLS port from %s: answered 400", format_peer(self.addr))
         self.answered = True
         self._discard()
         if self.sock.fileno() < 0:

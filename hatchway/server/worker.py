@@ -24,6 +24,7 @@ import time
 from collections import deque
 
 from .acceptor import FULL, MORE, STARVED, Acceptor, accept_batch
+from .addresses import format_peer
 from .config import ServerConfig
 from .handoff import Handoff
 from .log_summary import LogSummary
@@ -333,7 +334,7 @@ class Worker:
             else:
                 conn = self.connection_factory(self, sock, addr, listener)
         except OSError as exc:
-            log.info("dropping connection from %s: %s", addr, exc)
+            log.info("dropping connection from %s: %s", format_peer(addr), exc)
             sock.close()
             return
         self.conns[conn.fd] = conn

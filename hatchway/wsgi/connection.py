@@ -21,7 +21,7 @@ import socket
 import time
 
 from ..http import response as framing_rules
-from ..http.protocol import Rejection, Request
+from ..http.events import Rejection, Request
 from ..http.response import error_response
 from ..server import outbuf
 from ..server.errors import ClientGone

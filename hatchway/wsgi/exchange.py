@@ -17,7 +17,8 @@ import time
 
 from ..http import response as framing_rules
 from ..http.bodywriters import LAST_CHUNK, LengthWriter, writer_for
-from ..http.protocol import Request, RequestParser
+from ..http.events import Request
+from ..http.protocol import RequestParser
 from ..http.response import CHUNKED, LENGTH, NO_BODY, InvalidResponse, error_response, frame
 from ..server import outbuf
 from ..server.addresses import format_peer

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hatchway.http.policy import Limits
-from hatchway.http.protocol import Rejection, RequestParser
+from hatchway.http.events import Rejection
+from hatchway.http.protocol import RequestParser
 
 from support.corpus import CASES, decode_raw
 

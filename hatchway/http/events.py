@@ -1,0 +1,44 @@
+"""The parser's events (in the way of h11): what `RequestParser.feed` appends to its queue.
+
+A `Request` when a request head is complete (its `body`, a `protocol.Body`, fills as the bytes
+arrive), or a `Rejection` where the stream breaks a rule; nothing after a Rejection is parsed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class Rejection:
+    """An event (not an exception; `policy.Reject` is the exception a rule raises): the request stream
+    is broken at this point; answer `status`, then close."""
+
+    __slots__ = ("status", "reason")
+
+    def __init__(self, status: int, reason: str):
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<Rejection {self.status} {self.reason!r}>"
+
+
+class Request:
+    """An event: one request head, and the body that follows it."""
+
+    __slots__ = (
+        "method", "target", "version", "headers", "keep_alive", "content_length", "chunked",
+        "expect_continue", "body", "has_body",
+    )
+    method: Any
+    target: Any
+    version: Any
+    headers: Any
+    keep_alive: Any
+    content_length: Any
+    chunked: Any
+    expect_continue: Any
+    body: Any
+    has_body: Any
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.target!r} HTTP/{self.version}>"
