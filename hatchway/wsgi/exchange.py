@@ -71,6 +71,7 @@ class Exchange:
         "ready_at", "app_done", "rid", "error",
     )
 
+    tls: bool
     req: Any  # None or a value: declared for mypyc
     result: Any
     out: Any  # None until output first has to wait for the socket, then the connection's OutputBuffer
@@ -93,7 +94,9 @@ class Exchange:
         self.addr = addr
         self.env_base = env_base
         ssl = sys.modules.get("ssl")  # no ssl module loaded: no TLS socket can exist
-        self.tls = ssl is not None and isinstance(sock, ssl.SSLSocket)
+        # Literal bools: compiled by mypyc, isinstance() against a class reached through an untyped module
+        # gives an int, which the `tls: bool` slot (and OutputBuffer's) refuses.
+        self.tls = True if ssl is not None and isinstance(sock, ssl.SSLSocket) else False
         if self.tls:
             outbuf.enable_tls(ssl)
         self.parser = RequestParser(gateway.limits, gateway.config.body_spill_size)
