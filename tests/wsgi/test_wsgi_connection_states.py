@@ -1,12 +1,13 @@
 """The connection's state machine: every transition real connections make is in the table
 (wsgi/connstates.TRANSITIONS), and the table is exactly the diagram in that module's docstring."""
 import re
-import time
 
 import pytest
 
+from support import wait_for
+
 from hatchway.wsgi import connstates, exchange
-from hatchway.wsgi.connstates import NAMES, TRANSITIONS
+from hatchway.wsgi.connstates import BODY, HEAD, NAMES, TRANSITIONS, WRITING
 
 BIG = 16 << 20  # more than loopback socket buffers hold: the response waits for the reader
 
@@ -52,7 +53,13 @@ def transitions():
     exchange.record_transitions(None)
 
 
-def _drive(srv, inline):
+def _reached(transitions, state, since):
+    """Wait until some connection entered `state` after the first `since` recorded transitions."""
+    wait_for(lambda: any(to == state for _, to in transitions[since:]), timeout=10,
+             what=f"a transition to {NAMES[state]}")
+
+
+def _drive(srv, inline, transitions):
     # keep-alive, then two pipelined requests in one segment
     with srv.connect() as c:
         c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -62,16 +69,20 @@ def _drive(srv, inline):
         assert c.read_response().body == b"abc"
         assert c.read_response().status == 200
         # a head in two pieces (HEAD state), a body in two pieces (BODY state)
+        mark = len(transitions)
         c.send(b"POST / HTTP/1.1\r\nHost: a\r\n")
-        time.sleep(0.05)  # let the first piece be read on its own (the assertions do not depend on it)
+        _reached(transitions, HEAD, mark)  # the first piece read on its own
+        mark = len(transitions)
         c.send(b"Content-Length: 6\r\n\r\nabc")
-        time.sleep(0.05)
+        _reached(transitions, BODY, mark)
         c.send(b"def")
         assert c.read_response().body == b"abcdef"
     # write stall: the client reads nothing until the server has filled the socket
     with srv.connect() as c:
+        mark = len(transitions)
         c.send(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
-        time.sleep(0.3)
+        if inline:  # a thread blocks on the full socket instead of parking the connection in WRITING
+            _reached(transitions, WRITING, mark)
         resp = c.read_response(timeout=30)
         assert resp.status == 200 and len(resp.body) == BIG
     # drain: a body the app leaves unread, still arriving after the response
@@ -102,7 +113,7 @@ def _drive(srv, inline):
 
 def test_every_transition_made_is_in_the_table(serve, threads, transitions):
     srv = serve(_app, validate=False, header_timeout=1, linger_timeout=0.5)
-    _drive(srv, threads == 0)
+    _drive(srv, threads == 0, transitions)
     srv.close()  # the idle connections close: their last transitions are recorded too
     seen = _pairs(transitions)
     assert seen <= _table(), f"transitions outside the table: {sorted(seen - _table())}"
