@@ -21,10 +21,13 @@ import sys
 COMPILED_MODULES = (
     "hatchway.http.policy",
     "hatchway.http.events",
+    "hatchway.http.chunked",
     "hatchway.http.protocol",
     "hatchway.http.response",
     "hatchway.http.bodywriters",
     "hatchway.server.outbuf",
+    "hatchway.wsgi.connstates",
+    "hatchway.wsgi.gateway",
     "hatchway.wsgi.exchange",
     "hatchway.wsgi.connection",
     "hatchway.wsgi.handler_connection",

@@ -8,12 +8,12 @@ through (`write` says False when it dropped a surplus) and tells how many were m
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from .response import CHUNKED, CLOSE, LENGTH
 
-LAST_CHUNK = b"0\r\n\r\n"
-_CRLF = b"\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
+_CRLF: Final = b"\r\n"
 
 
 class BodyWriter:

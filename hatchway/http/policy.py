@@ -9,6 +9,8 @@ semantic rules llhttp leaves to the server and maps every failure to the status 
 """
 from __future__ import annotations
 
+from typing import Final
+
 import re
 from dataclasses import dataclass
 
@@ -25,7 +27,7 @@ class Limits:
     max_pipelined: int = 64              # complete requests queued ahead of the one in flight
 
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS: Final = Limits()
 
 
 class Reject(Exception):
@@ -40,23 +42,23 @@ class Reject(Exception):
 
 
 # Header names the protocol layer needs to look at, lower-cased.
-HOST = b"host"
-CONTENT_LENGTH = b"content-length"
-TRANSFER_ENCODING = b"transfer-encoding"
-EXPECT = b"expect"
-UPGRADE = b"upgrade"
+HOST: Final = b"host"
+CONTENT_LENGTH: Final = b"content-length"
+TRANSFER_ENCODING: Final = b"transfer-encoding"
+EXPECT: Final = b"expect"
+UPGRADE: Final = b"upgrade"
 
 # What the parser does with a field, by kind: ints (not an Enum) so the per-header dispatch is one
 # dict lookup and an int compare, also under mypyc.  ORDINARY fields are passed on as they come.
-ORDINARY = 0
-HOST_FIELD = 1               # exactly one on 1.1 (check_host)
-LENGTH_FIELD = 2             # framing: one valid Content-Length (check_content_length)
-CODING_FIELD = 3             # framing: Transfer-Encoding (check_transfer_encoding)
-EXPECT_FIELD = 4             # a list: every member must be 100-continue (check_expect)
-UPGRADE_FIELD = 5            # noted: an upgrade request may not carry a body
+ORDINARY: Final = 0
+HOST_FIELD: Final = 1               # exactly one on 1.1 (check_host)
+LENGTH_FIELD: Final = 2             # framing: one valid Content-Length (check_content_length)
+CODING_FIELD: Final = 3             # framing: Transfer-Encoding (check_transfer_encoding)
+EXPECT_FIELD: Final = 4             # a list: every member must be 100-continue (check_expect)
+UPGRADE_FIELD: Final = 5            # noted: an upgrade request may not carry a body
 # Singleton fields (RFC 9110 5.3: a recipient may not join them into a list) get kinds from
 # SINGLETON up, one bit each in a per-request mask, so a second occurrence is one AND away.
-SINGLETON = 8
+SINGLETON: Final = 8
 
 # Duplicates of these are refused (400): each carries authority, describes the body, or decides a
 # conditional, and the joined value `a, b` (what a gateway makes of two lines) is not a valid
@@ -64,7 +66,7 @@ SINGLETON = 8
 # two Content-Types let a WAF check one media type while the app parses another, two
 # Authorization lines let a front end authenticate one credential and the app another, and an
 # HTTP-date contains a comma, so two If-Modified-Since joined are garbage the app may mis-parse.
-SINGLETON_REJECT = (
+SINGLETON_REJECT: Final = (
     b"content-type",         # RFC 9110 8.3
     b"content-location",     # 8.7
     b"authorization",        # 11.6.2
@@ -77,14 +79,14 @@ SINGLETON_REJECT = (
 # Duplicates of these are dropped and the first kept: they are informational, no decision of the
 # server or a proxy hangs on them, and real clients and proxies do send them twice (a proxy
 # appending its own User-Agent); a 400 would punish the client for nothing.
-SINGLETON_KEEP_FIRST = (
+SINGLETON_KEEP_FIRST: Final = (
     b"user-agent",           # 10.1.5
     b"referer",              # 10.1.3
     b"from",                 # 10.1.2
     b"date",                 # 6.6.1 (a client should not even send it)
 )
 
-FIELD_KINDS = {
+FIELD_KINDS: Final = {
     HOST: HOST_FIELD,
     CONTENT_LENGTH: LENGTH_FIELD,
     TRANSFER_ENCODING: CODING_FIELD,
@@ -94,8 +96,8 @@ FIELD_KINDS = {
 for _i, _name in enumerate(SINGLETON_REJECT + SINGLETON_KEEP_FIRST):
     FIELD_KINDS[_name] = SINGLETON + _i
 # Bits (1 << kind) of the singletons whose duplicates are dropped rather than refused.
-KEEP_FIRST_MASK = sum(1 << FIELD_KINDS[n] for n in SINGLETON_KEEP_FIRST)
-_KIND_NAMES = {kind: name.decode() for name, kind in FIELD_KINDS.items()}
+KEEP_FIRST_MASK: Final = sum(1 << FIELD_KINDS[n] for n in SINGLETON_KEEP_FIRST)
+_KIND_NAMES: Final = {kind: name.decode() for name, kind in FIELD_KINDS.items()}
 
 
 def field_kind(lower_name: bytes) -> int:
@@ -150,9 +152,9 @@ def check_body_size(n: int, limits: Limits) -> None:
         raise body_too_large()
 
 
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN: Final = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Characters a Host value may never contain: they would let a client steer URL building.
-_host_forbidden = re.compile(rb'[ \t/\\@?#,"<>{}|^`]').search
+_host_forbidden: Final = re.compile(rb'[ \t/\\@?#,"<>{}|^`]').search
 
 
 def is_token(value: bytes) -> bool:
@@ -201,8 +203,8 @@ def check_content_length(value: bytes) -> int:
     return int(v)
 
 
-_authority_end = re.compile(rb"[/?#]").search
-_authority_bad = re.compile(rb'[\x00-\x20@\\"<>{}|^`\x7f-\xff]').search
+_authority_end: Final = re.compile(rb"[/?#]").search
+_authority_bad: Final = re.compile(rb'[\x00-\x20@\\"<>{}|^`\x7f-\xff]').search
 
 
 def split_absolute(target: bytes) -> tuple[bytes, bytes]:
@@ -245,9 +247,9 @@ def check_target(method: str, target: bytes) -> None:
     split_absolute(target)
 
 
-_non_token = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
+_non_token: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]").search
 # A method llhttp does not know is judged on at most this many bytes of its request line.
-METHOD_SNIFF = 64
+METHOD_SNIFF: Final = 64
 
 
 def method_verdict(line: bytes, final: bool) -> Reject | None:

@@ -14,7 +14,7 @@ flood of tiny pipelined requests costs bytes, not request objects.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import tempfile
 from collections import deque
@@ -32,22 +32,22 @@ from .policy import (
 # Header kind by the name exactly as received: browsers send the same few spellings, so after the
 # first request a field costs one dict lookup and no lower().  Bounded: names past the bound are
 # looked up lower-cased each time, as they were before the cache.
-_KIND_CACHE: dict[bytes, int] = {}
-_KIND_CACHE_MAX = 512
+_KIND_CACHE: Final[dict[bytes, int]] = {}
+_KIND_CACHE_MAX: Final = 512
 # Most names are ruled out by their length alone, a cheaper test than hashing them.
-_KIND_LENGTHS = frozenset(len(name) for name in policy.FIELD_KINDS)
-_METHODS: dict[bytes, str] = {}
-_CRLF2 = b"\r\n\r\n"
+_KIND_LENGTHS: Final = frozenset(len(name) for name in policy.FIELD_KINDS)
+_METHODS: Final[dict[bytes, str]] = {}
+_CRLF2: Final = b"\r\n\r\n"
 
 
 class _ChunkedHead(Exception):
     """Raised from on_headers_complete to stop llhttp at the end of a chunked head: the body is
     decoded by ChunkedDecoder, not by llhttp."""
-_OWS = (32, 9)
+_OWS: Final = (32, 9)
 # Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
-FEED_SIZE = 65536
+FEED_SIZE: Final = 65536
 # Input is tokenized in steps of this size so parsing can stop when max_pipelined requests wait.
-FEED_SLICE = 4096
+FEED_SLICE: Final = 4096
 
 
 class Body:
@@ -170,7 +170,7 @@ class _EmptyBody(Body):
         raise AssertionError("a bodiless request received body bytes")
 
 
-EMPTY_BODY = _EmptyBody(0)
+EMPTY_BODY: Final = _EmptyBody(0)
 EMPTY_BODY.complete = True
 
 

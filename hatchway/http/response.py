@@ -13,7 +13,7 @@ decision.  It does no I/O.  Rules (RFC 9112 6, 9110 6.4.1):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from time import time as _time
 
@@ -23,14 +23,14 @@ from .dates import http_date
 from .status import reason as phrase
 
 # Framing modes.
-NO_BODY = 0
-LENGTH = 1
-CHUNKED = 2
-CLOSE = 3
+NO_BODY: Final = 0
+LENGTH: Final = 1
+CHUNKED: Final = 2
+CLOSE: Final = 3
 
-_HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+_HOP_BY_HOP: Final = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                           "proxy-connection"))
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN_CHARS: Final = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _good_names: set[str] = set()
 
 
@@ -71,7 +71,7 @@ class _Block:
 
 
 _blocks: dict[Any, _Block] = {}
-_BLOCKS_MAX = 512
+_BLOCKS_MAX: Final = 512
 
 
 def _analyze(status: Any, headers: Any) -> _Block:
@@ -218,4 +218,4 @@ def error_response(code: int, reason: str = "", server: bytes = b"hatchway", hea
     return head + b"\r\n" if head_only else head + b"\r\n" + body
 
 
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -26,11 +26,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
-log = logging.getLogger("hatchway.error")
+log: Final = logging.getLogger("hatchway.error")
 
 
 class Handoff:

@@ -8,7 +8,7 @@ then appended to a temporary file that drains through sendfile.  What to do when
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import os
 import select
@@ -17,8 +17,8 @@ import tempfile
 
 from .errors import ClientGone
 
-IOV_MAX = 1024  # Linux's limit on the buffers of one sendmsg
-RECV_SIZE = 65536  # also the size of one pread of spilled output through TLS (no sendfile there)
+IOV_MAX: Final = 1024  # Linux's limit on the buffers of one sendmsg
+RECV_SIZE: Final = 65536  # also the size of one pread of spilled output through TLS (no sendfile there)
 
 # "Would block": TLS adds its own two errors when the first TLS connection is made (enable_tls), so
 # a server without TLS never imports ssl (about 5 MiB of RSS).

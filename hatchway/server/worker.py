@@ -13,7 +13,7 @@ allocation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import functools
 import logging
@@ -31,13 +31,13 @@ from .log_summary import LogSummary
 from .pool import ThreadPool
 from .tls_handshake import TLSHandshake
 
-log = logging.getLogger("hatchway.error")
+log: Final = logging.getLogger("hatchway.error")
 
-EPOLLIN = select.EPOLLIN
-EPOLLOUT = select.EPOLLOUT
-_READ_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
-TICK = 0.25
-EVICTED = "connection limit reached, longest-idle connection closed"  # the log summary's wording
+EPOLLIN: Final = select.EPOLLIN
+EPOLLOUT: Final = select.EPOLLOUT
+_READ_EVENTS: Final = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR | select.EPOLLRDHUP
+TICK: Final = 0.25
+EVICTED: Final = "connection limit reached, longest-idle connection closed"  # the log summary's wording
 
 
 class Connection(Protocol):

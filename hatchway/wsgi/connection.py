@@ -15,6 +15,8 @@ and `write` are the PEP 3333 callables; `_write_bufs(bufs)` sends bytes in order
 """
 from __future__ import annotations
 
+from typing import Final
+
 import logging
 import select
 import socket
@@ -28,15 +30,15 @@ from ..server.errors import ClientGone
 from .connstates import BODY, BUSY, CLOSED, DRAIN, HEAD, IDLE, LINGER, WRITING
 from .exchange import INF, RECV_SIZE, Exchange, mypyc_attr
 
-log = logging.getLogger("hatchway.error")
+log: Final = logging.getLogger("hatchway.error")
 
 # With threads, a body still arriving once this much of it is here is handed to the app to stream.
-STREAM_AFTER = 65536
+STREAM_AFTER: Final = 65536
 # A response iterable with this attribute true asks for the connection to close after the response
 # (the http.server adapter's `close_connection` set once the head was already out).
-CLOSE_AFTER_RESPONSE = "hatchway_close_connection"
-EPOLLIN = select.EPOLLIN
-_monotonic = time.monotonic
+CLOSE_AFTER_RESPONSE: Final = "hatchway_close_connection"
+EPOLLIN: Final = select.EPOLLIN
+_monotonic: Final = time.monotonic
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -240,17 +242,17 @@ class HTTPConnection(Exchange):
             return
         if now < 0.0:
             now = self.worker.now  # the loop thread's clock, updated per event
-        cfg = self.gateway.config
+        gateway = self.gateway
         if self.parser.in_head:
             if self.state != HEAD:
                 if not self.fresh:
                     self.head_start = now  # a first request counts from accept, later ones from their first byte
-                self._enter(HEAD, self.head_start + cfg.header_timeout)
+                self._enter(HEAD, self.head_start + gateway.header_timeout)
         else:
             self.idle_since = now
             # Draining: a response framed keep-alive went out; hold the connection for the grace
             # so a request already on its way is answered (with Connection: close), not reset.
-            self._enter(IDLE, now + (cfg.drain_grace if self.stop_after else cfg.keepalive_timeout))
+            self._enter(IDLE, now + (gateway.drain_grace if self.stop_after else gateway.keepalive_timeout))
 
     def _serve_in_thread(self) -> None:
         """Pool thread: serve queued requests with blocking I/O, then hand the connection back."""

@@ -6,14 +6,16 @@ through a bounded cache.
 """
 from __future__ import annotations
 
+from typing import Final
+
 import sys
 from urllib.parse import unquote_to_bytes
 
 from ..http import policy
 
 _KEYS: dict = {}
-_KEYS_MAX = 2048
-_SPECIAL_KEYS = {"CONTENT_TYPE", "CONTENT_LENGTH"}
+_KEYS_MAX: Final = 2048
+_SPECIAL_KEYS: Final = {"CONTENT_TYPE", "CONTENT_LENGTH"}
 
 
 def header_key(name: bytes):
@@ -59,7 +61,7 @@ def connection_environ(base: dict, addr) -> dict:
     return env
 
 
-_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+_PROTOCOLS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 
 def build_environ(base: dict, req, wsgi_input) -> dict:

@@ -8,7 +8,7 @@ encodes), hands the bytes to the output buffer (server/outbuf.py), and reads the
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import logging
 import select
@@ -28,6 +28,7 @@ from .connstates import CLOSED, IDLE, WRITING
 from .environ import build_environ
 from .errors import BodyError
 from .filewrapper import FileWrapper
+from .gateway import Gateway
 from .input import EMPTY_INPUT, Input
 from .proxy import FORWARDED_KEYS as _FORWARDED_KEYS
 from .proxy import apply_forwarded
@@ -38,14 +39,14 @@ except ImportError:  # pure build without mypy_extensions: the decorator has not
     def mypyc_attr(*attrs: str, **kwattrs: object) -> Any:  # type: ignore[misc]
         return lambda cls: cls
 
-log = logging.getLogger("hatchway.error")
+log: Final = logging.getLogger("hatchway.error")
 
-RECV_SIZE = 65536
-INF = float("inf")
+RECV_SIZE: Final = 65536
+INF: Final = float("inf")
 # Inline write(): output the socket did not take is held in memory up to this, then in a temp file.
-OUTPUT_SPILL = 1 << 20
-EPOLLOUT = select.EPOLLOUT
-_monotonic = time.monotonic
+OUTPUT_SPILL: Final = 1 << 20
+EPOLLOUT: Final = select.EPOLLOUT
+_monotonic: Final = time.monotonic
 
 # The test hook: a list that `_enter` appends (old state, new state) to; None (the default) costs
 # one global load and compare per transition.
@@ -71,7 +72,36 @@ class Exchange:
         "ready_at", "app_done", "rid", "error",
     )
 
+    # Typed for the compiled build: a typed slot of a native class is a struct load, an untyped
+    # one a generic attribute lookup.  The worker stays untyped (tests drive a connection with a
+    # stand-in loop).
+    worker: Any
+    gateway: Gateway
+    sock: Any
+    fd: int
+    addr: Any
+    parser: RequestParser
+    state: int
+    deadline: float
+    env_base: dict[str, Any]
     tls: bool
+    peer_eof: bool
+    stop_after: bool
+    fresh: bool
+    head_start: float
+    idle_since: float
+    body_start: float
+    drain_start: int
+    handoff: Any
+    sent: int
+    blocking: bool
+    continued: bool
+    body_done: bool
+    close_after: bool
+    started: float
+    in_write: bool
+    ready_at: float
+    app_done: float
     req: Any  # None or a value: declared for mypyc
     result: Any
     out: Any  # None until output first has to wait for the socket, then the connection's OutputBuffer
@@ -86,7 +116,7 @@ class Exchange:
     error: Any
     access: Any  # None or an Observer
 
-    def __init__(self, worker, sock, addr, env_base, gateway):
+    def __init__(self, worker: Any, sock: Any, addr: Any, env_base: dict[str, Any], gateway: Gateway) -> None:
         self.worker = worker
         self.gateway = gateway
         self.sock = sock

@@ -19,7 +19,7 @@ set `client_address`; from anyone else they are removed before the handler sees 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
 from .connection import HTTPConnection
 from .errors import ClientGone
@@ -28,9 +28,9 @@ from .handler_app import Exchange, HandlerApplication, run_handler
 from .input import EMPTY_INPUT, Input
 from .proxy import FORWARDED_KEYS, apply_forwarded
 
-_monotonic = time.monotonic
+_monotonic: Final = time.monotonic
 # The field names (lower case) the forwarded rule reads: X-Forwarded-For... and Forwarded.
-_FORWARDED_NAMES = frozenset(key[5:].lower().replace("_", "-").encode() for key in FORWARDED_KEYS)
+_FORWARDED_NAMES: Final = frozenset(key[5:].lower().replace("_", "-").encode() for key in FORWARDED_KEYS)
 
 
 def _forwarded(fields: list[tuple[bytes, bytes]], client: tuple[str, int],

@@ -7,6 +7,8 @@ needs bytes the client has not sent yet.
 """
 from __future__ import annotations
 
+from typing import Final
+
 from .errors import BodyError
 
 
@@ -113,4 +115,4 @@ class EmptyInput:
         pass
 
 
-EMPTY_INPUT = EmptyInput()
+EMPTY_INPUT: Final = EmptyInput()

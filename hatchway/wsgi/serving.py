@@ -6,44 +6,20 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
 
-from ..http.policy import Limits
 from ..server.config import ServerConfig
 from ..server.listeners import Listener, describe, from_fd, make_ssl_context, open_listeners
 from ..server.proxy_protocol import ProxyHandshake
 from ..server.worker import Worker
 from .connection import HTTPConnection
 from .environ import connection_environ, listener_environ
+from .gateway import Gateway
 from .filewrapper import FileWrapper
 from .observe import Observer  # at import, before a --user drop may hide the standard library
 from .proxy import TrustedPeers
 from . import ops
 
 log = logging.getLogger("hatchway.error")
-
-
-class Gateway:
-    """What every connection of one server shares: the app, the limits, the pool."""
-
-    __slots__ = ("app", "config", "limits", "pool", "server_header", "access_log", "forwarded", "observer")
-
-    def __init__(self, app, config: ServerConfig):
-        self.app = app
-        self.config = config
-        self.limits = Limits(
-            max_target_size=config.max_target_size,
-            max_header_count=config.max_header_count,
-            max_header_size=config.max_header_size,
-            max_field_size=config.max_field_size,
-            max_body_size=config.max_body_size,
-            max_pipelined=config.max_pipelined,
-        )
-        self.pool: Any = None  # the worker's pool, or a QueueTimer over it
-        self.server_header = config.server_header.encode("latin-1") if config.server_header else b""
-        self.access_log = config.access_log
-        self.forwarded = None  # (TrustedPeers, family): forwarded headers applied to each environ
-        self.observer = None   # wsgi/observe.py: access log, metrics, request ids, Server-Timing
 
 
 class WSGIServer:

@@ -12,7 +12,7 @@ import pytest
 
 from hatchway.server.config import ServerConfig
 from hatchway.wsgi.connection import HTTPConnection
-from hatchway.wsgi.serving import Gateway
+from hatchway.wsgi.gateway import Gateway
 
 
 class _Loop:
