@@ -38,6 +38,10 @@ _KIND_CACHE_MAX: Final = 512
 _KIND_LENGTHS: Final = frozenset(len(name) for name in policy.FIELD_KINDS)
 _METHODS: Final[dict[bytes, str]] = {}
 _CRLF2: Final = b"\r\n\r\n"
+# Host values already found valid: a server sees the same few, and a set lookup is cheaper than the
+# regex.  Bounded: past the bound, new values are checked each time.
+_GOOD_HOSTS: Final[set[bytes]] = set()
+_GOOD_HOSTS_MAX: Final = 256
 
 
 class _ChunkedHead(Exception):
@@ -511,8 +515,10 @@ class RequestParser:
             if target[:1] != b"/" or method == "CONNECT" or 35 in target:  # 35: "#", an int test is a cheap memchr
                 policy.check_target(method, target)
             hosts = self._hosts
-            if len(hosts) != 1 or policy._host_forbidden(hosts[0]) is not None:
-                policy.check_host(hosts, version)
+            if len(hosts) != 1 or hosts[0] not in _GOOD_HOSTS:
+                policy.check_host(hosts, version)  # raises unless valid
+                if len(hosts) == 1 and len(_GOOD_HOSTS) < _GOOD_HOSTS_MAX:
+                    _GOOD_HOSTS.add(hosts[0])
             req = Request()
             req.method = method
             req.target = target

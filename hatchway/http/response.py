@@ -62,15 +62,15 @@ class _Block:
     """The validated, encoded part of a head that depends only on the app's status and headers."""
 
     __slots__ = ("prefix", "code", "length", "app_close", "has_date", "has_server")
-    prefix: Any
-    code: Any
-    length: Any
-    app_close: Any
-    has_date: Any
-    has_server: Any
+    prefix: bytes
+    code: int
+    length: int | None
+    app_close: bool
+    has_date: bool
+    has_server: bool
 
 
-_blocks: dict[Any, _Block] = {}
+_blocks: Final[dict[Any, _Block]] = {}
 _BLOCKS_MAX: Final = 512
 
 
@@ -155,9 +155,10 @@ def _date_server_tail(server: bytes) -> bytes:
 
 def frame(status: Any, headers: Any, method: str, version: str, keep_alive: bool, known_length: Any = None,
           server: bytes = b"hatchway") -> Framing:
+    block: _Block | None
     try:
         key: Any = (status, tuple(headers))
-        block: Any = _blocks.get(key)
+        block = _blocks.get(key)
     except TypeError:  # unhashable pieces: validate without caching
         key = block = None
     if block is None:

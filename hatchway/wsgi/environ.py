@@ -6,14 +6,15 @@ through a bounded cache.
 """
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import sys
 from urllib.parse import unquote_to_bytes
 
 from ..http import policy
+from ..http.events import Request
 
-_KEYS: dict = {}
+_KEYS: Final[dict[bytes, str | None]] = {}
 _KEYS_MAX: Final = 2048
 _SPECIAL_KEYS: Final = {"CONTENT_TYPE", "CONTENT_LENGTH"}
 
@@ -50,8 +51,16 @@ def listener_environ(listener, url_scheme: str, multithread: bool, multiprocess:
     }
 
 
+# Keys every request sets: present (empty) in the per-connection base, so the copy made per request
+# already has room for them and setting them overwrites instead of inserting (no table resize).
+_PER_REQUEST: Final = ("REQUEST_METHOD", "SERVER_PROTOCOL", "RAW_URI", "REQUEST_URI", "PATH_INFO", "QUERY_STRING",
+                       "wsgi.input")
+
+
 def connection_environ(base: dict, addr) -> dict:
     env = base.copy()
+    for key in _PER_REQUEST:
+        env[key] = ""
     if addr and isinstance(addr, tuple) and addr[0]:
         env["REMOTE_ADDR"] = addr[0]
         env["REMOTE_PORT"] = str(addr[1])
@@ -64,9 +73,9 @@ def connection_environ(base: dict, addr) -> dict:
 _PROTOCOLS: Final = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 
-def build_environ(base: dict, req, wsgi_input) -> dict:
+def build_environ(base: dict[str, Any], req: Request, wsgi_input: Any) -> dict[str, Any]:
     env = base.copy()
-    target = req.target
+    target: bytes = req.target
     env["REQUEST_METHOD"] = req.method
     env["SERVER_PROTOCOL"] = _PROTOCOLS[req.version]
     raw = target.decode("latin-1")
