@@ -136,21 +136,32 @@ def _analyze(status: Any, headers: Any) -> _Block:
     return block
 
 
-_tail_second = -1
-_tail_server: Any = None
-_tail = b""
+class _Tail:
+    """The Date/Server tail of the current second: an object's fields, not module globals, so the
+    compiled build reads them as struct fields (a global is a dict lookup there)."""
+
+    __slots__ = ("second", "server", "value")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.server: Any = None
+        self.value = b""
+
+
+_TAIL: Final = _Tail()
 
 
 def _date_server_tail(server: bytes) -> bytes:
     """b"Date: ...\r\nServer: ...\r\n\r\n", rebuilt once a second (one time() call per response)."""
-    global _tail_second, _tail_server, _tail
+    t = _TAIL
     now = int(_time())
-    if now != _tail_second or server is not _tail_server:
+    if now != t.second or server is not t.server:
         date = http_date()
-        _tail = b"Date: " + date + b"\r\n" + (b"Server: " + server + b"\r\n" if server else b"") + b"\r\n"
-        _tail_second = now
-        _tail_server = server
-    return _tail
+        # value first: a thread that sees the new second also sees its value (the GIL orders the stores)
+        t.value = b"Date: " + date + b"\r\n" + (b"Server: " + server + b"\r\n" if server else b"") + b"\r\n"
+        t.second = now
+        t.server = server
+    return t.value
 
 
 def frame(status: Any, headers: Any, method: str, version: str, keep_alive: bool, known_length: Any = None,
@@ -202,7 +213,8 @@ def frame(status: Any, headers: Any, method: str, version: str, keep_alive: bool
         tail = b"\r\n"
     else:
         # The Date/Server tail changes once a second: the check is inlined (this is once per response).
-        tail = _tail if server is _tail_server and int(_time()) == _tail_second else _date_server_tail(server)
+        t = _TAIL
+        tail = t.value if server is t.server and int(_time()) == t.second else _date_server_tail(server)
     return Framing(block.prefix + extra + tail if extra else block.prefix + tail, mode, length, keep_alive, code)
 
 

@@ -23,6 +23,7 @@ from ..http.response import CHUNKED, LENGTH, NO_BODY, Framing, InvalidResponse, 
 from ..server import outbuf
 from ..server.addresses import format_peer
 from ..server.errors import ClientGone
+from ..server.handoff import Handoff
 from ..server.outbuf import OutputBuffer, file_range, wait
 from .connstates import CLOSED, IDLE, WRITING
 from .environ import build_environ
@@ -92,7 +93,7 @@ class Exchange:
     idle_since: float
     body_start: float
     drain_start: int
-    handoff: Any
+    handoff: Handoff | None
     sent: int
     blocking: bool
     continued: bool
@@ -502,7 +503,8 @@ class Exchange:
     def _detach_self(self) -> None:
         """About to block inside an inline exchange: give the loop away first."""
         if not self.blocking:
-            if not self.handoff.steal(self.claim):
+            handoff = self.handoff
+            if handoff is None or not handoff.steal(self.claim):
                 # The monitor got there first; its detach() may still be on its way.
                 self.blocking = True
 
