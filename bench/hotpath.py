@@ -21,7 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# HOTPATH_INSTALLED=1: measure the hatchway installed in this interpreter (the compiled build), not the tree.
+if not os.environ.get("HOTPATH_INSTALLED"):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hatchway.server.config import ServerConfig  # noqa: E402
 from hatchway.server.listeners import open_listeners  # noqa: E402
