@@ -194,7 +194,9 @@ class RequestParser:
     def __init__(self, limits: Limits = policy.DEFAULT_LIMITS, spill_at: int = 1 << 20):
         self.limits = limits
         self.spill_at = spill_at
-        self.queue: Any = deque()
+        # Events in arrival order (Request | Rejection), oldest first.  A list, not a deque: it holds at
+        # most max_pipelined + 1 items, and the compiled build has native list operations.
+        self.queue: list[Any] = []
         self.closed = False    # no further bytes will be parsed
         self._parser = httptools.HttpRequestParser(self)
         self.current: Any = None  # public, read-only outside: the Request whose body is arriving
@@ -415,7 +417,7 @@ class RequestParser:
 
     def request_done(self) -> None:
         """The caller finished with the oldest queued item."""
-        item = self.queue.popleft()
+        item = self.queue.pop(0)
         if type(item) is Request:
             self._queued -= 1
             if item is self.current and item.has_body:

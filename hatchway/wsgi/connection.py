@@ -24,6 +24,7 @@ import time
 
 from ..http import response as framing_rules
 from ..http.events import Rejection, Request
+from ..http.protocol import Body
 from ..http.response import error_response
 from ..server import outbuf
 from ..server.errors import ClientGone
@@ -145,8 +146,8 @@ class HTTPConnection(Exchange):
             if type(item) is Rejection:
                 self._reject(item.status, item.reason)
                 return
-            req = item
-            body = req.body
+            req: Request = item  # typed: the compiled build reads its fields natively
+            body: Body = req.body
             self.ready_at = self.worker.now  # observer hook: the request is parsed and ready
             if req.has_body and not body.complete:
                 if body.error is not None:
@@ -264,7 +265,7 @@ class HTTPConnection(Exchange):
                 if type(item) is Rejection:
                     self._reject(item.status, item.reason, hand_back=True)
                     return
-                req = item
+                req: Request = item
                 if req.body.error is not None and not req.body.complete and not req.body.received:
                     parser.request_done()
                     continue
