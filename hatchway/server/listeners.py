@@ -7,6 +7,8 @@ import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .acceptor import plain_accept
+
 if TYPE_CHECKING:
     import ssl
 
@@ -18,7 +20,7 @@ class BindError(Exception):
 class Listener:
     """A bound, listening, non-blocking socket and what the server needs to know about it."""
 
-    __slots__ = ("sock", "fd", "kind", "address", "ssl_context", "unlink_path", "name")
+    __slots__ = ("sock", "fd", "kind", "address", "ssl_context", "unlink_path", "name", "accept")
 
     def __init__(self, sock: socket.socket, kind: str, ssl_context: Any = None, unlink_path: str | None = None) -> None:
         sock.setblocking(False)
@@ -36,6 +38,7 @@ class Listener:
         self.ssl_context = ssl_context
         self.unlink_path = unlink_path
         self.name = describe(self.address, kind)
+        self.accept = plain_accept(sock)  # the loop's accept: (socket, address), or raises as accept() does
 
     @property
     def server_name_port(self) -> tuple[str, str]:

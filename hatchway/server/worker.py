@@ -316,7 +316,7 @@ class Worker:
 
     # -- accepting ------------------------------------------------------------------------------
     def _accept(self, listener: Any) -> int:
-        status = accept_batch(listener.sock.accept, functools.partial(self._admit, listener), self._room)
+        status = accept_batch(listener.accept, functools.partial(self._admit, listener), self._room)
         if status == FULL or status == STARVED:
             # Watched again from _on_wake or _tick once a connection closes (or every tick).
             self.acceptor.pause()

@@ -34,6 +34,12 @@ def header_key(name: bytes):
     return key
 
 
+# Keys every request sets: present (empty) in the listener's base, so the copy made per request
+# already has room for them and setting them overwrites instead of inserting (no table resize).
+_PER_REQUEST: Final = ("REQUEST_METHOD", "SERVER_PROTOCOL", "RAW_URI", "REQUEST_URI", "PATH_INFO", "QUERY_STRING",
+                       "wsgi.input")
+
+
 def listener_environ(listener, url_scheme: str, multithread: bool, multiprocess: bool, file_wrapper) -> dict:
     name, port = listener.server_name_port
     return {
@@ -48,19 +54,12 @@ def listener_environ(listener, url_scheme: str, multithread: bool, multiprocess:
         "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
         "wsgi.file_wrapper": file_wrapper,
+        **dict.fromkeys(_PER_REQUEST, ""),
     }
-
-
-# Keys every request sets: present (empty) in the per-connection base, so the copy made per request
-# already has room for them and setting them overwrites instead of inserting (no table resize).
-_PER_REQUEST: Final = ("REQUEST_METHOD", "SERVER_PROTOCOL", "RAW_URI", "REQUEST_URI", "PATH_INFO", "QUERY_STRING",
-                       "wsgi.input")
 
 
 def connection_environ(base: dict, addr) -> dict:
     env = base.copy()
-    for key in _PER_REQUEST:
-        env[key] = ""
     if addr and isinstance(addr, tuple) and addr[0]:
         env["REMOTE_ADDR"] = addr[0]
         env["REMOTE_PORT"] = str(addr[1])

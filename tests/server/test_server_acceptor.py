@@ -6,6 +6,8 @@ import logging
 import select
 import socket
 
+import pytest
+
 from hatchway.server.acceptor import (ACCEPT_BATCH, DRAINED, FULL, MORE, STARVED, Acceptor, accept_batch)
 from support import wait_for
 
@@ -80,3 +82,25 @@ def test_pause_and_resume_take_the_listener_out_of_epoll_and_back():
         ep.close()
         for s in clients + [srv]:
             s.close()
+
+
+def test_the_listeners_accept_makes_the_same_socket_as_the_standard_librarys():
+    from hatchway.server.listeners import open_listeners
+
+    (listener,) = open_listeners(["127.0.0.1:0"])
+    try:
+        with socket.create_connection(listener.address[:2]) as client:
+            wait_for(lambda: select.select([listener.sock], [], [], 0)[0], timeout=5)
+            sock, addr = listener.accept()
+            with sock:
+                assert type(sock) is socket.socket
+                assert (sock.family, sock.type, sock.proto) == (socket.AF_INET, socket.SOCK_STREAM, 0)
+                assert addr == client.getsockname()
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)  # inherited from the listener
+                client.sendall(b"ping")
+                sock.settimeout(5)
+                assert sock.recv(4) == b"ping"
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing queued: as accept() on a non-blocking listener
+    finally:
+        listener.close()
