@@ -90,8 +90,32 @@ class HTTPConnection(Exchange):
     def on_writable(self) -> None:
         if self.state != WRITING:
             return
+        handoff = self.handoff
         try:
-            done = self._pump()
+            if handoff is None or self.body_done:
+                done = self._pump()  # only bytes already framed move: no app code runs
+            else:
+                # The app's iterable runs again on the loop: claimed, as in _process, so the
+                # monitor hands the loop off if it stalls.
+                claim = handoff.claim
+                self.claim = claim
+                claim.append(self)
+                handoff.seq += 1
+                if handoff.parked:
+                    handoff.wake_monitor()
+                try:
+                    done = self._pump()
+                finally:
+                    try:
+                        claim.pop()
+                        stolen = False
+                    except IndexError:
+                        stolen = True  # the hand-off took it: this thread is off the loop now
+                if stolen:
+                    if done and self.state == WRITING:
+                        self._enter(BUSY, INF)
+                    self._detached_done(done)  # parked again (not done): it finishes it, blocking
+                    return
         except ClientGone as exc:
             self._lost(str(exc) or "gone while writing")
             return
@@ -226,8 +250,20 @@ class HTTPConnection(Exchange):
 
     def _detached_done(self, done: bool) -> None:
         """The rest of a stolen exchange, on the thread that ran it: like a pool thread from here."""
-        if self.state == CLOSED or not done:
+        if self.state == CLOSED:
             return
+        if not done:
+            if self.state != WRITING:
+                return
+            # Parked for a full socket just before the steal: the loop will not resume it (the
+            # connection left epoll), so this thread finishes the response, blocking.
+            try:
+                if not self._pump():
+                    return
+            except ClientGone as exc:
+                self._lost(str(exc) or "gone while writing")
+                return
+            self._enter(BUSY, INF)
         try:
             if self._finish_exchange():
                 self._serve_in_thread()

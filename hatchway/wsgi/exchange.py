@@ -496,8 +496,11 @@ class Exchange:
         return True
 
     def _wait_writable(self) -> bool:
-        if not self.blocking and self.handoff is not None:
-            self._detach_self()  # the socket is full: wait for the reader off the loop
+        if self.in_write and not self.blocking and self.handoff is not None:
+            # The app is inside write() and cannot be suspended: give the loop away, then block.
+            # Any other full socket parks the exchange in WRITING, as inline mode does; the loop
+            # resumes it when the socket drains (under a claim, if the app's iterable runs again).
+            self._detach_self()
         if self.blocking:
             if not wait(self.sock, select.POLLOUT, self.gateway.config.write_timeout):
                 raise ClientGone("no write progress within write_timeout")

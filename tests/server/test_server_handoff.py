@@ -170,3 +170,66 @@ def test_shutdown_with_a_request_stuck_in_the_app_is_bounded_by_the_graceful_tim
     finally:
         release.set()
         s.srv.server_close()
+
+
+def _slow_reader(port, path, chunk=65536, pause=0.002):
+    """GET path and read the whole response slowly enough that the server's socket fills."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        time.sleep(0.2)  # the drip's pace: the server meets a full socket first
+        got = b""
+        while True:
+            data = c.recv(chunk)
+            if not data:
+                return got
+            got += data
+            time.sleep(pause)
+
+
+def test_a_full_socket_parks_the_response_and_does_not_take_the_loop_away(served):
+    # A whole body the socket cannot take at once waits in WRITING on the loop, as inline: handing
+    # the loop to another thread for it would cost a thread switch per large response.
+    body = b"x" * (8 << 20)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    s = served(app, threads=4)
+    got = _slow_reader(s.port, "/")
+    assert got.endswith(body) and b"200 OK" in got[:100]
+    assert s.srv.worker.handoff.stalls == 0
+
+
+def test_an_iterable_resumed_after_a_full_socket_is_still_handed_off_when_it_stalls(served):
+    # The loop resumes the app's iterable when the socket drains: that run is claimed like the
+    # first, so a generator that then blocks hands the loop off instead of stalling everyone.
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/fast":
+            start_response("200 OK", [("Content-Length", "2")])
+            return [b"ok"]
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+        def body():
+            yield b"a" * (8 << 20)  # fills the socket: the exchange parks in WRITING
+            time.sleep(1.0)          # then blocks, on whichever thread resumed it
+            yield b"z"
+        return body()
+
+    s = served(app, threads=4)
+    reader = threading.Thread(target=lambda: results.append(_slow_reader(s.port, "/stream", pause=0)))
+    results: list = []
+    reader.start()
+    try:
+        deadline = time.monotonic() + 10
+        while s.srv.worker.handoff.stalls == 0 and time.monotonic() < deadline:
+            start = time.monotonic()
+            assert s.get("/fast") == (200, b"ok")
+            assert time.monotonic() - start < 0.5, "a fresh request waited for the stalled iterable"
+    finally:
+        reader.join(20)
+    assert s.srv.worker.handoff.stalls >= 1
+    assert results and results[0].endswith(b"1\r\nz\r\n0\r\n\r\n")
