@@ -90,6 +90,18 @@ class Handoff:
         self.parked = False
         self._monitor_event.set()
 
+    def enter(self, conn: Any) -> list[Any]:
+        """The loop runs app code for conn inline: claim it (one append, atomic under the GIL) and
+        return the claim, which the caller pops when the app returns; an IndexError there means
+        the monitor stole it and the caller's thread is off the loop."""
+        claim = self.claim
+        conn.claim = claim
+        claim.append(conn)
+        self.seq += 1
+        if self.parked:
+            self.wake_monitor()
+        return claim
+
     def steal(self, claim: list[Any]) -> bool:
         """Take the exchange in `claim` off the loop: its thread keeps it and blocks as it needs,
         a standby runs the loop.  False when its thread already ended the claim (or lost it)."""

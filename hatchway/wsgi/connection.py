@@ -97,12 +97,7 @@ class HTTPConnection(Exchange):
             else:
                 # The app's iterable runs again on the loop: claimed, as in _process, so the
                 # monitor hands the loop off if it stalls.
-                claim = handoff.claim
-                self.claim = claim
-                claim.append(self)
-                handoff.seq += 1
-                if handoff.parked:
-                    handoff.wake_monitor()
+                claim = handoff.enter(self)
                 try:
                     done = self._pump()
                 finally:
@@ -207,12 +202,7 @@ class HTTPConnection(Exchange):
                     # with nobody to relieve it.  Wait for a thread instead; the loop goes on.
                     self._to_thread()
                     return
-                claim = handoff.claim
-                self.claim = claim
-                claim.append(self)
-                handoff.seq += 1
-                if handoff.parked:
-                    handoff.wake_monitor()
+                claim = handoff.enter(self)
                 done = self._respond(req, False)
                 try:
                     claim.pop()
