@@ -116,6 +116,9 @@ TUNABLES = [
     Option("--concurrency", "concurrency", str, _C.concurrency, "with --threads N: auto runs the app inline and "
            "hands the loop to a standby thread when a request stalls; pool hands every request to a thread",
            config=True, choices=("auto", "pool")),
+    Option("--stall-interval", "stall_interval", _seconds, _C.stall_interval, "with --concurrency auto: seconds "
+           "an inline request may run before the loop is handed to a standby (the monitor checks this often)",
+           config=True),
     Option("--reuse-port", "reuse_port", bool, False, "each worker gets its own SO_REUSEPORT socket for TCP binds",
            kind="flag"),
     Option("--reload", "reload", bool, False, "reload on source changes (needs watchfiles); implies a supervisor",
