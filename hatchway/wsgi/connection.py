@@ -29,7 +29,7 @@ from ..http.response import error_response
 from ..server import outbuf
 from ..server.errors import ClientGone
 from .connstates import BODY, BUSY, CLOSED, DRAIN, HEAD, IDLE, LINGER, WRITING
-from .exchange import INF, RECV_SIZE, Exchange, mypyc_attr
+from .exchange import INF, RECV_SIZE, UNCLAIMED, Exchange, mypyc_attr
 
 log: Final = logging.getLogger("hatchway.error")
 
@@ -101,15 +101,18 @@ class HTTPConnection(Exchange):
                 try:
                     done = self._pump()
                 finally:
-                    try:
-                        claim.pop()
-                        stolen = False
-                    except IndexError:
-                        stolen = True  # the hand-off took it: this thread is off the loop now
+                    stolen = False
+                    if self.claim is not None:  # None: it parked again and ended the claim itself
+                        try:
+                            claim.pop()
+                            self.claim = UNCLAIMED
+                        except IndexError:
+                            stolen = True  # the hand-off took it: this thread is off the loop now
                 if stolen:
+                    self._await_detach()
                     if done and self.state == WRITING:
                         self._enter(BUSY, INF)
-                    self._detached_done(done)  # parked again (not done): it finishes it, blocking
+                    self._detached_done(done)
                     return
         except ClientGone as exc:
             self._lost(str(exc) or "gone while writing")
@@ -204,9 +207,13 @@ class HTTPConnection(Exchange):
                     return
                 claim = handoff.enter(self)
                 done = self._respond(req, False)
+                if self.claim is None:
+                    return  # parked for a full socket: it ended the claim itself (_wait_writable)
                 try:
                     claim.pop()
+                    self.claim = UNCLAIMED  # not None only while claimed
                 except IndexError:
+                    self._await_detach()
                     self._detached_done(done)  # the hand-off took it: this thread is off the loop now
                     return
                 if not done:
@@ -234,26 +241,16 @@ class HTTPConnection(Exchange):
     def detach(self) -> None:
         """The hand-off stole this exchange from the loop (any thread; the owner is still the thread
         running it): from now on it blocks on its own socket and the loop ignores the connection.
-        No state change: the exchange is BUSY, whose deadline is already infinite."""
-        self.blocking = True
+        No state change: the exchange is BUSY, whose deadline is already infinite.  The flag is set
+        last: an owner that lost its claim waits for it (_await_detach), so this suspend can never
+        land after the owner has handed the connection back to the loop."""
         self.worker.suspend(self)
+        self.blocking = True
 
     def _detached_done(self, done: bool) -> None:
         """The rest of a stolen exchange, on the thread that ran it: like a pool thread from here."""
-        if self.state == CLOSED:
+        if self.state == CLOSED or not done:
             return
-        if not done:
-            if self.state != WRITING:
-                return
-            # Parked for a full socket just before the steal: the loop will not resume it (the
-            # connection left epoll), so this thread finishes the response, blocking.
-            try:
-                if not self._pump():
-                    return
-            except ClientGone as exc:
-                self._lost(str(exc) or "gone while writing")
-                return
-            self._enter(BUSY, INF)
         try:
             if self._finish_exchange():
                 self._serve_in_thread()

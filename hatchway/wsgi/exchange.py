@@ -43,6 +43,8 @@ log: Final = logging.getLogger("hatchway.error")
 
 RECV_SIZE: Final = 65536
 INF: Final = float("inf")
+# The claim slot while the exchange holds no claim on the loop (see Handoff.enter).
+UNCLAIMED: Final = None
 # Inline write(): output the socket did not take is held in memory up to this, then in a temp file.
 OUTPUT_SPILL: Final = 1 << 20
 EPOLLOUT: Final = select.EPOLLOUT
@@ -501,6 +503,16 @@ class Exchange:
             # Any other full socket parks the exchange in WRITING, as inline mode does; the loop
             # resumes it when the socket drains (under a claim, if the app's iterable runs again).
             self._detach_self()
+        claim = self.claim
+        if claim is not None and not self.blocking:
+            # Parking under a claim: end the claim first, so that a steal cannot land on an exchange
+            # the loop will also resume (two owners).  Whoever pops first wins; None tells the code
+            # that claimed it that the exchange parked and the claim is already over.
+            try:
+                claim.pop()
+                self.claim = None
+            except IndexError:
+                self._await_detach()  # stolen: blocking from here
         if self.blocking:
             if not wait(self.sock, select.POLLOUT, self.gateway.config.write_timeout):
                 raise ClientGone("no write progress within write_timeout")
@@ -514,9 +526,21 @@ class Exchange:
         """About to block inside an inline exchange: give the loop away first."""
         if not self.blocking:
             handoff = self.handoff
-            if handoff is None or not handoff.steal(self.claim):
-                # The monitor got there first; its detach() may still be on its way.
+            claim = self.claim
+            if handoff is None or claim is None:
                 self.blocking = True
+            elif not handoff.steal(claim):
+                self._await_detach()  # the monitor got there first
+
+    def _await_detach(self) -> None:
+        """The monitor took this exchange's claim: wait until its detach() has taken the connection
+        out of epoll (it sets `blocking` last), so that suspend cannot come after this thread gives
+        the connection back, which would orphan it.  The monitor runs detach() right after the pop;
+        the bound is a backstop."""
+        deadline = _monotonic() + 1.0
+        while not self.blocking and _monotonic() < deadline:
+            time.sleep(0)  # lets the monitor thread take the GIL
+        self.blocking = True
 
     # ---------------------------------------------------------------- ending
     def _lost(self, why: str) -> None:

@@ -83,7 +83,7 @@ def test_build_backend_asks_for_mypy_only_when_a_compile_is_requested():
 
 def _source_path(name: str) -> str:
     """The .py of a compiled module; an installed compiled build keeps it next to the extension."""
-    origin = sys.modules[name].__file__
+    origin = importlib.import_module(name).__file__  # imported here: a test run may not have loaded it yet
     base = origin[:-len(next(s for s in importlib.machinery.EXTENSION_SUFFIXES if origin.endswith(s)))] \
         if origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)) else origin[:-3]
     return base + ".py"

@@ -233,3 +233,48 @@ def test_an_iterable_resumed_after_a_full_socket_is_still_handed_off_when_it_sta
         reader.join(20)
     assert s.srv.worker.handoff.stalls >= 1
     assert results and results[0].endswith(b"1\r\nz\r\n0\r\n\r\n")
+
+
+def test_steals_racing_full_sockets_never_give_a_connection_two_owners(served, caplog):
+    # A monitor that steals at every chance (a tiny interval) against responses that fill the
+    # socket: an exchange parking in WRITING must never also be stolen, or the loop and the thief
+    # would both drive it (one clears the exchange the other is answering).
+    import logging
+    import socket
+
+    body = b"y" * (1 << 20)
+
+    def app(environ, start_response):
+        time.sleep(0.001)  # long enough for the monitor to look twice
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    caplog.set_level(logging.ERROR, logger="hatchway.error")
+    s = served(app, threads=4, stall_interval=0.0002)
+    errors: list = []
+
+    def client():
+        try:
+            with socket.create_connection(("127.0.0.1", s.port), timeout=20) as c:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+                f = c.makefile("rb")
+                for _ in range(25):
+                    c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        line = f.readline()
+                        assert line, "closed mid-response"
+                        head += line
+                    assert head.startswith(b"HTTP/1.1 200 "), head
+                    assert f.read(len(body)) == body
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text[-2000:]
+    assert s.srv.worker.handoff.stalls > 0  # the race was really run
