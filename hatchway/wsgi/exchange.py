@@ -533,10 +533,8 @@ class Exchange:
                 self._await_detach()  # the monitor got there first
 
     def _await_detach(self) -> None:
-        """The monitor took this exchange's claim: wait until its detach() has taken the connection
-        out of epoll (it sets `blocking` last), so that suspend cannot come after this thread gives
-        the connection back, which would orphan it.  The monitor runs detach() right after the pop;
-        the bound is a backstop."""
+        """The monitor took our claim: wait for its detach() (it sets `blocking` last), so its suspend
+        cannot come after we give the connection back and orphan it.  The bound is a backstop."""
         deadline = _monotonic() + 1.0
         while not self.blocking and _monotonic() < deadline:
             time.sleep(0)  # lets the monitor thread take the GIL
