@@ -41,7 +41,18 @@ def ext_modules() -> list:
 
     paths = [name.replace(".", "/") + ".py" for name in compiled_modules()]
     return mypycify(MYPY_FLAGS + paths, opt_level=os.environ.get("HATCHWAY_MYPYC_OPT", "3"),
-                    target_dir="build/mypyc-c")
+                    target_dir="build/mypyc-c") + [tokenizer_extension()]
+
+
+def tokenizer_extension():
+    """hatchway.http._tokenizer: our binding of llhttp (vendor/llhttp, the version httptools vendors), which hands
+    a request head to Python in one call (docs/build.md)."""
+    from setuptools import Extension
+
+    llhttp = "vendor/llhttp"
+    sources = ["hatchway/http/_tokenizer.c"] + [f"{llhttp}/src/{n}.c" for n in ("api", "http", "llhttp")]
+    return Extension("hatchway.http._tokenizer", sources=sources, include_dirs=[f"{llhttp}/include"],
+                     extra_compile_args=["-O3"])
 
 
 EXT_MODULES = ext_modules()

@@ -22,6 +22,7 @@ COMPILED_MODULES = (
     "hatchway.http.policy",
     "hatchway.http.events",
     "hatchway.http.chunked",
+    "hatchway.http.body",
     "hatchway.http.protocol",
     "hatchway.http.response",
     "hatchway.http.bodywriters",

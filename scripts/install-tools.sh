@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The system tools the tests drive (curl, wrk, nginx), installed with apt when missing.  Used by
+# The system tools the tests drive (curl, wrk, nginx, a C compiler), installed with apt when missing.  Used by
 # `make test` and by .ci/run, so a fresh machine and CI set up the same way.
 set -euo pipefail
 need=()
@@ -7,6 +7,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
+# tests/http/test_http_tokenizer.py builds the compiled build's tokenizer when it is not installed.
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "install-tools: missing ${need[*]} and no apt-get here; install them with your package manager" >&2

@@ -8,7 +8,8 @@
 """
 from .policy import Limits, Reject
 from .events import Rejection, Request
-from .protocol import Body, RequestParser
+from .body import Body
+from .protocol import RequestParser
 from .response import Framing, InvalidResponse, frame
 
 __all__ = ["Limits", "Reject", "Body", "Rejection", "Request", "RequestParser", "Framing",

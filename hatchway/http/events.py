@@ -1,6 +1,6 @@
 """The parser's events (in the way of h11): what `RequestParser.feed` appends to its queue.
 
-A `Request` when a request head is complete (its `body`, a `protocol.Body`, fills as the bytes
+A `Request` when a request head is complete (its `body`, a `body.Body`, fills as the bytes
 arrive), or a `Rejection` where the stream breaks a rule; nothing after a Rejection is parsed.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Request:
     content_length: int | None
     chunked: bool
     expect_continue: bool
-    body: Any  # protocol.Body (events cannot import protocol)
+    body: Any  # body.Body (events imports no other module of the package)
     has_body: bool
 
     def __repr__(self) -> str:

@@ -16,18 +16,30 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import tempfile
-from collections import deque
-
 import httptools
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from . import policy
+from .body import EMPTY_BODY, Body
 from .events import Rejection, Request
 from .chunked import ChunkedDecoder
 from .policy import (
     CODING_FIELD, EXPECT_FIELD, HOST_FIELD, KEEP_FIRST_MASK, LENGTH_FIELD, SINGLETON, Limits, Reject,
 )
+
+# The compiled build's own llhttp binding (_tokenizer.c: one call per head instead of one per field), when it is
+# installed; the pure build drives the same llhttp through httptools.
+# The fields the native tokenizer passes to on_field as they arrive: those the protocol layer looks at.
+_NOTED: Final = tuple(policy.FIELD_KINDS)
+try:
+    from ._tokenizer import Tokenizer as _NativeTokenizer, note_fields as _note_fields
+    _note_fields(_NOTED)
+except ImportError:
+    _NativeTokenizer = None  # type: ignore[assignment,misc]
+NATIVE_TOKENIZER: Final = _NativeTokenizer is not None
+# Codes of _tokenizer.c's on_limit(code).
+_LIMIT_TARGET: Final = 1
+_LIMIT_FIELDS: Final = 2
 
 # Header kind by the name exactly as received: browsers send the same few spellings, so after the
 # first request a field costs one dict lookup and no lower().  Bounded: names past the bound are
@@ -54,128 +66,6 @@ FEED_SIZE: Final = 65536
 FEED_SLICE: Final = 4096
 
 
-class Body:
-    """The body of one request as it arrives.  Chunks queue in memory; past `spill_at` unread bytes
-    they move to an anonymous temporary file, so buffering a large upload costs no memory."""
-
-    __slots__ = ("chunks", "buffered", "received", "complete", "error", "discard", "file", "spill_at", "_file_pos")
-
-    error: Any  # None or a value: declared for mypyc
-    def __init__(self, spill_at: int):
-        self.chunks: Any = deque()
-        self.buffered = 0      # bytes held in chunks or file, not yet consumed
-        self.received = 0      # bytes seen in total
-        self.complete = False  # end of message reached
-        self.error = None      # a Reject when the body turned out malformed or too big
-        self.discard = False   # the reader is gone: count bytes, keep none
-        self.file: Any = None
-        self.spill_at = spill_at
-        self._file_pos = 0
-
-    def append(self, data: bytes) -> None:
-        n = len(data)
-        self.received += n
-        if self.discard:
-            return
-        self.buffered += n
-        if self.file is not None:
-            self.file.seek(0, 2)
-            self.file.write(data)
-        elif self.buffered > self.spill_at:
-            f = tempfile.TemporaryFile()
-            for c in self.chunks:
-                f.write(c)
-            f.write(data)
-            self.chunks.clear()
-            self.file = f
-            self._file_pos = 0
-        else:
-            self.chunks.append(data)
-
-    def take(self, limit: int = -1) -> bytes:
-        """Up to `limit` buffered bytes (all when negative); b"" when nothing is buffered."""
-        if not self.buffered:
-            return b""
-        if self.file is not None:
-            f = self.file
-            f.seek(self._file_pos)
-            data: bytes = f.read(limit if limit >= 0 else self.buffered)
-            self._file_pos += len(data)
-            self.buffered -= len(data)
-            if not self.buffered:
-                f.seek(0)
-                f.truncate()
-                self._file_pos = 0
-            return data
-        chunks = self.chunks
-        if limit < 0 or limit >= self.buffered:
-            data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-            chunks.clear()
-            self.buffered = 0
-            return data
-        first = chunks[0]
-        if len(first) > limit:
-            chunks[0] = first[limit:]
-            self.buffered -= limit
-            return bytes(first[:limit])
-        out = []
-        need = limit
-        while need and chunks:
-            c = chunks.popleft()
-            if len(c) > need:
-                chunks.appendleft(c[need:])
-                c = c[:need]
-            out.append(c)
-            need -= len(c)
-        data = b"".join(out)
-        self.buffered -= len(data)
-        return data
-
-    def peek_line(self, limit: int) -> int:
-        """Index just past the first b"\\n" within the first `limit` buffered bytes, or -1."""
-        if self.file is not None:
-            # Scan in blocks from the read position: reading line by line stays linear.
-            f = self.file
-            f.seek(self._file_pos)
-            todo = self.buffered if limit < 0 else min(limit, self.buffered)
-            scanned = 0
-            while scanned < todo:
-                block: bytes = f.read(min(8192, todo - scanned))
-                if not block:
-                    break
-                i = block.find(b"\n")
-                if i >= 0:
-                    return scanned + i + 1
-                scanned += len(block)
-            return -1
-        seen = 0
-        for c in self.chunks:
-            i = c.find(b"\n")
-            if i >= 0:
-                pos = seen + i + 1
-                return pos if limit < 0 or pos <= limit else -1
-            seen += len(c)
-            if 0 <= limit <= seen:
-                return -1
-        return -1
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-        self.chunks.clear()
-        self.buffered = 0
-
-
-class _EmptyBody(Body):
-    """The body of every request that has none: shared, complete, always empty."""
-
-    def append(self, data: bytes) -> None:
-        raise AssertionError("a bodiless request received body bytes")
-
-
-EMPTY_BODY: Final = _EmptyBody(0)
-EMPTY_BODY.complete = True
 
 
 class RequestParser:
@@ -185,20 +75,28 @@ class RequestParser:
         "limits", "queue", "closed", "spill_at", "_parser", "_url", "_headers", "_hosts", "_cl", "_te",
         "_expect", "_size", "in_head", "_head_bytes", "current", "_completed", "_queued",
         "_upgrade", "_max_count", "_max_size", "_max_target", "_backlog", "_eof", "_max_field",
-        "_once", "_sniffing", "_prefix", "_tail", "_chunks", "_error",
+        "_once", "_sniffing", "_prefix", "_tail", "_chunks", "_error", "_ndropped", "native",
     )
 
     _cl: Any  # None or a value: declared for mypyc
     _te: Any  # None or a value: declared for mypyc
     _expect: Any  # None or a value: declared for mypyc
-    def __init__(self, limits: Limits = policy.DEFAULT_LIMITS, spill_at: int = 1 << 20):
+    def __init__(self, limits: Limits = policy.DEFAULT_LIMITS, spill_at: int = 1 << 20, native: bool | None = None):
+        """`native`: tokenize with the compiled build's binding (_tokenizer.c) or with httptools; None takes
+        the binding when it is installed."""
+        if native is None:
+            native = NATIVE_TOKENIZER
+        elif native and not NATIVE_TOKENIZER:
+            raise RuntimeError("the native tokenizer is not installed (a pure-Python build)")
+        self.native: bool = native  # public, read-only outside: which tokenizer this parser drives
         self.limits = limits
         self.spill_at = spill_at
         # Events in arrival order (Request | Rejection), oldest first.  A list, not a deque: it holds at
         # most max_pipelined + 1 items, and the compiled build has native list operations.
         self.queue: list[Any] = []
         self.closed = False    # no further bytes will be parsed
-        self._parser = httptools.HttpRequestParser(self)
+        self._reset_fields()
+        self._parser: Any = self._tokenizer()
         self.current: Any = None  # public, read-only outside: the Request whose body is arriving
         self.in_head = False   # public, read-only outside: part of a head has arrived, not all of it
         self._head_bytes = 0
@@ -216,6 +114,13 @@ class RequestParser:
         self._tail = b""       # the last bytes of a feed that ended inside a head
         self._chunks: Any = None  # the ChunkedDecoder of the body in flight, if it is chunked
         self._error: Any = None   # what a callback raised, for the HttpParserCallbackError it becomes
+
+    def _tokenizer(self) -> Any:
+        if self.native:
+            lim = self.limits
+            return _NativeTokenizer(self, lim.max_target_size, lim.max_header_count, lim.max_header_size,
+                                    lim.max_field_size or lim.max_header_size)
+        return httptools.HttpRequestParser(self)
 
     # -- input -------------------------------------------------------------------------------
     def feed(self, data: Any) -> None:
@@ -271,8 +176,9 @@ class RequestParser:
         # an `except` block: there, Python would chain a nested callback error to this one and hide
         # the Reject that httptools puts in its __context__.
         upgrade_at = body_at = -1
+        state: Any = None  # the native tokenizer's state bits; httptools returns None
         try:
-            self._parser.feed_data(data)
+            state = self._parser.feed_data(data)
         except HttpParserUpgrade as exc:
             # A bodiless request that asked to upgrade: we do not upgrade, so parse on as HTTP/1.1.
             upgrade_at = exc.args[0]
@@ -296,6 +202,8 @@ class RequestParser:
         except HttpParserError as exc:
             if self.closed:
                 return
+            if self.native:  # httptools' on_message_begin keeps in_head; the binding does not call it
+                self.in_head = self._parser.in_head
             if type(exc).__name__ != "HttpParserInvalidMethodError":
                 self._fail(policy.reject_for_parser_error(exc))
                 return
@@ -313,15 +221,19 @@ class RequestParser:
                 self._fail(verdict)
             return
         if body_at >= 0:
-            self._parser = httptools.HttpRequestParser(self)  # for the head after this body
+            self._parser = self._tokenizer()  # for the head after this body
             self._feed_chunked(data[body_at:])
             return
         if upgrade_at >= 0:
             rest = data[upgrade_at:]
-            self._parser = httptools.HttpRequestParser(self)
+            self._parser = self._tokenizer()
             if rest:
                 self.feed(rest)
             return
+        if state is not None:  # the native tokenizer tells Python of a head only when it is complete
+            if state & 2:  # a message began in this feed
+                self._head_bytes = 0
+            self.in_head = (state & 1) != 0
         if self.in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_size + FEED_SIZE:
@@ -329,7 +241,8 @@ class RequestParser:
                 return
             # The last 3 bytes of the stream, to find a CRLFCRLF cut by the next feed boundary.
             self._tail = (self._tail + bytes(data[-3:]))[-3:]
-            if not self._url:  # the request line stops inside its method: keep that start
+            # The request line stops inside its method: keep that start.
+            if not (self._url if state is None else state & 4):
                 start = self._message_start(data, cur0, received0, in_head0)
                 if start is None:
                     self._prefix += bytes(data)
@@ -401,9 +314,10 @@ class RequestParser:
         if self.closed:
             return
         if self._sniffing:  # the request line ends here, with no verdict yet: not a method at all
+            line = bytes(self._backlog)
             self._backlog = None
             self._sniffing = False
-            verdict = policy.method_verdict(bytes(self._backlog), True)
+            verdict = policy.method_verdict(line, True)
             assert verdict is not None  # final: always a verdict
             self._fail(verdict)
             return
@@ -432,18 +346,24 @@ class RequestParser:
         self.queue.append(Rejection(reject.status, reject.reason))
         self.closed = True
         self.current = None
+        self.in_head = False  # nothing more is parsed: no head is in progress
 
     # -- llhttp callbacks ----------------------------------------------------------------------
+    def _reset_fields(self) -> None:
+        """What the fields of one head leave behind for _head (on_field / on_header fill it in)."""
+        self._hosts: list[bytes] = []
+        self._cl = self._te = self._expect = None
+        self._upgrade = False
+        self._once = 0
+        self._ndropped = 0     # repeated keep-first fields dropped (they still count towards the limit)
+
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._hosts: list[bytes] = []
-        self._cl = self._te = self._expect = None
         self._size = 0
         self.in_head = True
         self._head_bytes = 0
-        self._upgrade = False
-        self._once = 0
+        self._reset_fields()
 
     def on_url(self, url: bytes) -> None:
         try:
@@ -464,101 +384,139 @@ class RequestParser:
             n = len(name)
             field = n + len(value)
             self._size += field + 4
-            if len(headers) >= self._max_count or self._size > self._max_size or field > self._max_field:
+            if len(headers) + self._ndropped >= self._max_count or self._size > self._max_size \
+                    or field > self._max_field:
                 raise policy.fields_too_large()
             # Trailers never come here: chunked bodies are decoded by ChunkedDecoder.
-            if n in _KIND_LENGTHS:
-                kind = _KIND_CACHE.get(name)
-                if kind is None:
-                    kind = policy.field_kind(name.lower())
-                    if len(_KIND_CACHE) < _KIND_CACHE_MAX:
-                        _KIND_CACHE[name] = kind
-            else:
-                kind = 0
-            if kind:
-                if kind >= SINGLETON:
-                    bit = 1 << kind
-                    if self._once & bit:
-                        if bit & KEEP_FIRST_MASK:
-                            return
-                        raise policy.duplicate_field(kind)
-                    self._once |= bit
-                elif kind == HOST_FIELD:
-                    self._hosts.append(value)
-                elif kind == LENGTH_FIELD:
-                    self._cl = value
-                elif kind == CODING_FIELD:
-                    if self._te is not None:
-                        raise policy.multiple_transfer_encoding()
-                    self._te = value
-                elif kind == EXPECT_FIELD:
-                    self._expect = value if self._expect is None else self._expect + b", " + value
-                else:
-                    self._upgrade = True
-            headers.append((name, value))
+            if n not in _KIND_LENGTHS or self._field(name, value):
+                headers.append((name, value))
         except Exception as exc:
             self._error = exc
             raise
 
+    def _field(self, name: bytes, value: bytes) -> bool:
+        """Note a field the protocol layer looks at (policy.FIELD_KINDS); False: drop it (a repeated
+        keep-first singleton).  Raises the Reject of a forbidden repeat."""
+        kind = _KIND_CACHE.get(name)
+        if kind is None:
+            kind = policy.field_kind(name.lower())
+            if len(_KIND_CACHE) < _KIND_CACHE_MAX:
+                _KIND_CACHE[name] = kind
+        if not kind:
+            return True
+        if kind >= SINGLETON:
+            bit = 1 << kind
+            if self._once & bit:
+                if bit & KEEP_FIRST_MASK:
+                    self._ndropped += 1
+                    return False
+                raise policy.duplicate_field(kind)
+            self._once |= bit
+        elif kind == HOST_FIELD:
+            self._hosts.append(value)
+        elif kind == LENGTH_FIELD:
+            self._cl = value
+        elif kind == CODING_FIELD:
+            if self._te is not None:
+                raise policy.multiple_transfer_encoding()
+            self._te = value
+        elif kind == EXPECT_FIELD:
+            self._expect = value if self._expect is None else self._expect + b", " + value
+        else:
+            self._upgrade = True
+        return True
+
     def on_headers_complete(self) -> None:
         try:
             p = self._parser
-            self.in_head = False
-            version = p.get_http_version()
-            if version != "1.1" and version != "1.0":
-                policy.check_version(version, bool(self._headers))
             raw_method = p.get_method()
             method = _METHODS.get(raw_method)
             if method is None:
                 method = raw_method.decode("ascii")
                 if len(_METHODS) < 64:
                     _METHODS[raw_method] = method
-            target = self._url
-            if target[:1] != b"/" or method == "CONNECT" or 35 in target:  # 35: "#", an int test is a cheap memchr
-                policy.check_target(method, target)
-            hosts = self._hosts
-            if len(hosts) != 1 or hosts[0] not in _GOOD_HOSTS:
-                policy.check_host(hosts, version)  # raises unless valid
-                if len(hosts) == 1 and len(_GOOD_HOSTS) < _GOOD_HOSTS_MAX:
-                    _GOOD_HOSTS.add(hosts[0])
-            req = Request()
-            req.method = method
-            req.target = target
-            req.version = version
-            req.headers = self._headers
-            req.keep_alive = p.should_keep_alive()
-            req.chunked = False
-            req.content_length = None
-            req.expect_continue = False
-            if self._te is not None:
-                policy.check_transfer_encoding(self._te, version)
-                req.chunked = True
-                req.has_body = True
-            elif self._cl is not None:
-                n = policy.check_content_length(self._cl)
-                if n > self.limits.max_body_size:
-                    raise policy.body_too_large()
-                req.content_length = n
-                req.has_body = n > 0
-            else:
-                req.has_body = False
-            expect = self._expect
-            if expect is not None and version == "1.1":
-                if expect != b"100-continue":
-                    policy.check_expect(expect)
-                req.expect_continue = req.has_body
-            if self._upgrade and p.should_upgrade() and req.has_body:
-                raise policy.upgrade_with_body()
-            req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
-            self._queued += 1
-            self.current = req
-            self.queue.append(req)
-            if req.chunked:
-                self._chunks = ChunkedDecoder(req.body, self.limits, len(self._headers), self._size)
-                raise _ChunkedHead()
+            self._head(method, p.get_http_version(), p.should_keep_alive(), self._upgrade and p.should_upgrade())
         except Exception as exc:
             self._error = exc
             raise
+
+    # -- the native tokenizer's callbacks (_tokenizer.c) ------------------------------------------
+    def on_head(self, url: bytes, headers: list[tuple[bytes, bytes]], size: int, method: str, version: str,
+                keep_alive: bool, upgrade: bool) -> None:
+        """A whole head, from the native tokenizer: what on_url, on_header and on_headers_complete do for
+        httptools, in one call.  The tokenizer has applied the size limits, and on_field has seen the fields
+        the protocol layer looks at."""
+        try:
+            self._url = url
+            self._headers = headers
+            self._size = size
+            self._head(method, version, keep_alive, self._upgrade and upgrade)
+        except Exception as exc:
+            self._error = exc
+            raise
+        finally:
+            self._reset_fields()  # for the next head: the native tokenizer does not report where one begins
+
+    def on_field(self, name: bytes, value: bytes) -> bool:
+        """One of the fields in policy.FIELD_KINDS, from the native tokenizer as it completes."""
+        try:
+            return self._field(name, value)
+        except Exception as exc:
+            self._error = exc
+            raise
+
+    def on_limit(self, code: int) -> None:
+        """The native tokenizer stopped a head at a size limit; feed_data raises next."""
+        self._error = policy.target_too_long() if code == _LIMIT_TARGET else policy.fields_too_large()
+
+    def _head(self, method: str, version: str, keep_alive: bool, upgrade: bool) -> None:
+        """The head is complete: check it and queue its Request.  `upgrade`: it asked to upgrade."""
+        self.in_head = False
+        if version != "1.1" and version != "1.0":
+            policy.check_version(version, bool(self._headers))
+        target = self._url
+        if target[:1] != b"/" or method == "CONNECT" or 35 in target:  # 35: "#", an int test is a cheap memchr
+            policy.check_target(method, target)
+        hosts = self._hosts
+        if len(hosts) != 1 or hosts[0] not in _GOOD_HOSTS:
+            policy.check_host(hosts, version)  # raises unless valid
+            if len(hosts) == 1 and len(_GOOD_HOSTS) < _GOOD_HOSTS_MAX:
+                _GOOD_HOSTS.add(hosts[0])
+        req = Request()
+        req.method = method
+        req.target = target
+        req.version = version
+        req.headers = self._headers
+        req.keep_alive = keep_alive
+        req.chunked = False
+        req.content_length = None
+        req.expect_continue = False
+        if self._te is not None:
+            policy.check_transfer_encoding(self._te, version)
+            req.chunked = True
+            req.has_body = True
+        elif self._cl is not None:
+            n = policy.check_content_length(self._cl)
+            if n > self.limits.max_body_size:
+                raise policy.body_too_large()
+            req.content_length = n
+            req.has_body = n > 0
+        else:
+            req.has_body = False
+        expect = self._expect
+        if expect is not None and version == "1.1":
+            if expect != b"100-continue":
+                policy.check_expect(expect)
+            req.expect_continue = req.has_body
+        if upgrade and req.has_body:
+            raise policy.upgrade_with_body()
+        req.body = Body(self.spill_at) if req.has_body else EMPTY_BODY
+        self._queued += 1
+        self.current = req
+        self.queue.append(req)
+        if req.chunked:
+            self._chunks = ChunkedDecoder(req.body, self.limits, len(self._headers) + self._ndropped, self._size)
+            raise _ChunkedHead()
 
     def on_body(self, data: bytes) -> None:
         # Content-Length bodies only (chunked ones go through ChunkedDecoder); their size was checked

@@ -24,7 +24,7 @@ import time
 
 from ..http import response as framing_rules
 from ..http.events import Rejection, Request
-from ..http.protocol import Body
+from ..http.body import Body
 from ..http.response import error_response
 from ..server import outbuf
 from ..server.errors import ClientGone

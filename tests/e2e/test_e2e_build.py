@@ -134,3 +134,17 @@ def test_the_hazard_check_finds_what_mypyc_would_break(tmp_path):
     assert len(hazards) == 3, hazards
     assert any("module global X" in h for h in hazards) and any("C.a = None" in h for h in hazards)
     assert any("method alias f" in h for h in hazards)
+
+
+def test_the_compiled_build_tokenizes_with_its_own_llhttp_binding():
+    from hatchway.http import protocol
+
+    assert protocol.NATIVE_TOKENIZER == (EXPECTED == build.MYPYC)
+    assert protocol.RequestParser().native == (EXPECTED == build.MYPYC)
+    if EXPECTED == build.MYPYC:
+        from hatchway.http import _tokenizer
+
+        assert _tokenizer.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+        # The very llhttp that the pure build reaches through httptools: vendor/llhttp's README names the source.
+        with open(os.path.join(ROOT, "vendor", "llhttp", "README.md")) as f:
+            assert f"llhttp {_tokenizer.LLHTTP_VERSION} (vendored)" in f.readline()

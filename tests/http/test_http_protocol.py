@@ -121,6 +121,16 @@ def test_eof_after_held_back_input_still_parses_it():
     assert n == 500
 
 
+def test_eof_inside_a_method_that_cannot_be_judged_yet_is_a_rejection():
+    # The parser waits for more of "abc" before it judges the method; the peer closing ends the wait with a 400.
+    # (This raised TypeError from feed_eof, found by tests/http/test_http_tokenizer.py.)
+    p = parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nabc")
+    assert [type(e) for e in p.queue] == [Request]
+    p.feed_eof()
+    p.request_done()
+    assert [(e.status, e.reason) for e in p.queue] == [(400, "Invalid method")] and p.closed
+
+
 def test_http10_closes_and_ignores_what_follows():
     p = parse(b"POST / HTTP/1.0\r\n\r\nGARBAGE")
     assert len(p.queue) == 1 and not p.queue[0].keep_alive and p.closed
@@ -163,6 +173,7 @@ def test_body_spills_to_a_file_and_reads_back():
 def test_arbitrary_bytes_never_raise(data):
     p = RequestParser()
     p.feed(data)
+    p.feed_eof()
     for item in p.queue:
         assert type(item) in (Request, Rejection)
 

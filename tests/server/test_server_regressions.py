@@ -54,7 +54,7 @@ def test_shutdown_requested_before_serve_forever_runs_is_not_lost():
 import json  # noqa: E402
 import pytest  # noqa: E402
 
-from hatchway.http.protocol import Body  # noqa: E402
+from hatchway.http.body import Body  # noqa: E402
 from support import wait_for  # noqa: E402
 
 MODES = [0, 3]
