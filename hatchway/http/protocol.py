@@ -56,6 +56,14 @@ _GOOD_HOSTS: Final[set[bytes]] = set()
 _GOOD_HOSTS_MAX: Final = 256
 
 
+def _kind(name: bytes) -> int:
+    """The kind of a field name as received (policy.field_kind of it lower-cased), remembered."""
+    kind = policy.field_kind(name.lower())
+    if len(_KIND_CACHE) < _KIND_CACHE_MAX:
+        _KIND_CACHE[name] = kind
+    return kind
+
+
 class _ChunkedHead(Exception):
     """Raised from on_headers_complete to stop llhttp at the end of a chunked head: the body is
     decoded by ChunkedDecoder, not by llhttp."""
@@ -388,22 +396,20 @@ class RequestParser:
                     or field > self._max_field:
                 raise policy.fields_too_large()
             # Trailers never come here: chunked bodies are decoded by ChunkedDecoder.
-            if n not in _KIND_LENGTHS or self._field(name, value):
-                headers.append((name, value))
+            if n in _KIND_LENGTHS:
+                kind = _KIND_CACHE.get(name)
+                if kind is None:
+                    kind = _kind(name)
+                if kind and not self._field(kind, value):
+                    return
+            headers.append((name, value))
         except Exception as exc:
             self._error = exc
             raise
 
-    def _field(self, name: bytes, value: bytes) -> bool:
-        """Note a field the protocol layer looks at (policy.FIELD_KINDS); False: drop it (a repeated
-        keep-first singleton).  Raises the Reject of a forbidden repeat."""
-        kind = _KIND_CACHE.get(name)
-        if kind is None:
-            kind = policy.field_kind(name.lower())
-            if len(_KIND_CACHE) < _KIND_CACHE_MAX:
-                _KIND_CACHE[name] = kind
-        if not kind:
-            return True
+    def _field(self, kind: int, value: bytes) -> bool:
+        """Note a field of a kind the protocol layer looks at (policy.FIELD_KINDS); False: drop it (a
+        repeated keep-first singleton).  Raises the Reject of a forbidden repeat."""
         if kind >= SINGLETON:
             bit = 1 << kind
             if self._once & bit:
@@ -460,7 +466,8 @@ class RequestParser:
     def on_field(self, name: bytes, value: bytes) -> bool:
         """One of the fields in policy.FIELD_KINDS, from the native tokenizer as it completes."""
         try:
-            return self._field(name, value)
+            kind = _KIND_CACHE.get(name)
+            return self._field(_kind(name) if kind is None else kind, value)
         except Exception as exc:
             self._error = exc
             raise
