@@ -40,9 +40,24 @@ _PER_REQUEST: Final = ("REQUEST_METHOD", "SERVER_PROTOCOL", "RAW_URI", "REQUEST_
                        "wsgi.input")
 
 
+def _with_room(env: dict) -> dict:
+    """`env` with a hash table big enough for the keys a request adds.  A dict copy keeps the table size of
+    its source, as long as at most a third of its entries are deleted ones; inserting past a table's room
+    resizes it, and without this that was one resize per request (the copy of a 20-key environ has room
+    for one more key).  Adding keys and deleting them again grows the table for good."""
+    # Deleted entries the fast copy tolerates, for this copy and the one made of it; str keys, as an int key
+    # would turn the table into a general one, whose lookups are slower for good.
+    room = [f"\0room{i}" for i in range(len(env) // 2 - 1)]
+    for key in room:
+        env[key] = None
+    for key in room:
+        del env[key]
+    return env
+
+
 def listener_environ(listener, url_scheme: str, multithread: bool, multiprocess: bool, file_wrapper) -> dict:
     name, port = listener.server_name_port
-    return {
+    return _with_room({
         "SERVER_NAME": name,
         "SERVER_PORT": port,
         "SCRIPT_NAME": "",
@@ -55,7 +70,7 @@ def listener_environ(listener, url_scheme: str, multithread: bool, multiprocess:
         "wsgi.run_once": False,
         "wsgi.file_wrapper": file_wrapper,
         **dict.fromkeys(_PER_REQUEST, ""),
-    }
+    })
 
 
 def connection_environ(base: dict, addr) -> dict:
