@@ -347,6 +347,19 @@ class RequestParser:
             if self._backlog is not None and self._queued < self.limits.max_pipelined and not self._sniffing:
                 self._resume()
 
+    def release(self) -> None:
+        """The connection is closed: free the bodies' buffers and files, and drop the tokenizer, which
+        holds bound methods of this parser: a reference cycle per connection that the cyclic GC would
+        otherwise have to find (a close-hello load made it collect the whole heap every second)."""
+        for item in self.queue:
+            if type(item) is Request:
+                item.body.close()
+        cur = self.current
+        if cur is not None:
+            cur.body.close()
+        self.closed = True
+        self._parser = None
+
     def _fail(self, reject: Reject) -> None:
         cur = self.current
         if cur is not None and not cur.body.complete:

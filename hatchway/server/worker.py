@@ -183,6 +183,15 @@ class Worker:
         except FileNotFoundError:
             self._epoll.register(conn.fd, events)
 
+    def watch_new(self, conn: Any, events: int) -> None:
+        """watch() for a connection just accepted: its fd is new to epoll unless a duplicate of a closed
+        socket's kept that one registered, so register first (watch's modify-first costs a failing
+        syscall and an exception per connection)."""
+        try:
+            self._epoll.register(conn.fd, events)
+        except FileExistsError:
+            self._epoll.modify(conn.fd, events)
+
     def suspend(self, conn: Any) -> None:
         """Stop watching conn: a pool thread owns it now."""
         try:
@@ -338,7 +347,7 @@ class Worker:
             sock.close()
             return
         self.conns[conn.fd] = conn
-        self.watch(conn, EPOLLIN)
+        self.watch_new(conn, EPOLLIN)
         if listener.ssl_context is not None:
             conn.on_readable()
 

@@ -113,6 +113,7 @@ class Exchange:
     ready_at: float
     app_done: float
     req: Any  # None or a value: declared for mypyc
+    _start_response: Any  # None once closed: the bound method is a cycle through the connection
     result: Any
     out: Any  # None until output first has to wait for the socket, then the connection's OutputBuffer
     framing: Any
@@ -559,13 +560,8 @@ class Exchange:
         self._enter(CLOSED, INF)
         self.worker.forget(self)
         self._close_result()
-        parser = self.parser
-        for item in parser.queue:
-            if type(item) is Request:
-                item.body.close()
-        cur = parser.current
-        if cur is not None:
-            cur.body.close()
+        self.parser.release()
+        self._start_response = None
         if self.out is not None:
             self.out.clear()
         try:
