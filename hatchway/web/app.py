@@ -389,6 +389,7 @@ class App(ErrorHandling, Scaffold, TemplatingMixin):
                     self._do_teardown(request, getattr(request, "_error", None))
                 if request._uploads is not None:
                     request.close()
+                request._error = None  # its traceback holds this frame, and so the request: a cycle
             _cv_reset(token)
 
     def _save_session(self, request, response):
@@ -438,7 +439,10 @@ class App(ErrorHandling, Scaffold, TemplatingMixin):
             qs = request.environ.get("QUERY_STRING")
             location = request.script_root + quote(exc.new_url, safe="/:@!$&'()*+,;=-._~")
             raise RequestRedirect(f"{location}?{qs}" if qs else location)
-        raise exc
+        try:
+            raise exc
+        finally:
+            del exc  # the traceback keeps this frame: frame -> exc -> traceback -> frame, a cycle per 404
 
     def finalize(self, request, rv):
         """Turn a view's return value into a Response and run after hooks."""
