@@ -71,6 +71,17 @@ def version() -> str:
     return __version__
 
 
+def tokenizer() -> str:
+    """The tokenizer the parser drives: our llhttp binding (compiled build) or httptools (pure build)."""
+    try:
+        from .http import _tokenizer
+    except ImportError:
+        import httptools
+
+        return f"httptools {httptools.__version__}"
+    return f"llhttp {_tokenizer.LLHTTP_VERSION} binding"
+
+
 def describe() -> str:
     """One line for `hatchway --version` and bug reports, e.g. 'hatchway 0.1.0 (mypyc build: 7 of 7 hot
     modules compiled), Python 3.11.7'."""
@@ -85,7 +96,7 @@ def describe() -> str:
     else:
         pure = [name.removeprefix("hatchway.") for name in per_module if name not in compiled]
         what = f"mixed build: {len(compiled)} of {len(per_module)} hot modules compiled; pure: {', '.join(pure)}"
-    return f"hatchway {version()} ({what}), Python {py}"
+    return f"hatchway {version()} ({what}; {tokenizer()}), Python {py}"
 
 
 class VersionAction(argparse.Action):
@@ -104,6 +115,9 @@ def main() -> int:
     print(describe())
     for name, build in modules().items():
         print(f"  {build:5}  {name:28} {sys.modules[name].__file__}")
+    if tokenizer().startswith("llhttp"):
+        name = "hatchway.http._tokenizer"
+        print(f"  {'C':5}  {name:28} {sys.modules[name].__file__}")
     return 0
 
 

@@ -91,6 +91,7 @@ class Request:
         "_files", "_uploads", "_session", "_flashes",
         "__weakref__",
     )
+    _error: Any  # set when the app answered an exception with a 500, for teardown (the slot starts empty)
     # The lazy caches, declared for the type checker (the slots start empty).
     _args: Any
     _headers: Any

@@ -45,8 +45,9 @@ def test_version_option_names_the_running_build():
     assert line.startswith(f"hatchway {hatchway.__version__} (")
     if EXPECTED == build.MYPYC:
         assert f"mypyc build: {len(build.COMPILED_MODULES)} of {len(build.COMPILED_MODULES)}" in line
+        assert "; llhttp 9.4.3 binding)" in line
     else:
-        assert "pure-Python build" in line
+        assert "pure-Python build; httptools " in line
 
 
 def test_describe_reports_a_mixed_install_by_name(monkeypatch):
