@@ -39,9 +39,11 @@ test: tools setup-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The suites HWTEST_MODE changes (corpus, http, server, wsgi; Flask on make_server) in one mode: MODE=auto|inline|pool.
+# The sans-I/O parser tests run no server, so no mode changes them: `make test` runs them once.
+SANS_IO = tests/http/test_http_protocol.py tests/http/test_http_tokenizer.py tests/corpus/test_http_split_corpus.py
 test-mode: tools setup-test
 	HWTEST_MODE=$(MODE) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/corpus tests/http \
-	  tests/server tests/wsgi tests/e2e/test_e2e_flask.py
+	  tests/server tests/wsgi tests/e2e/test_e2e_flask.py $(addprefix --ignore=,$(SANS_IO))
 
 # Needs wrk (apt-get install wrk).  Servers against peers, then frameworks in-process.
 bench: setup
