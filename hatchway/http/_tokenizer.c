@@ -336,6 +336,8 @@ cb_message_complete(llhttp_t *p)
     return 0;
 }
 
+static int Tokenizer_clear(Tokenizer *self);
+
 static int
 Tokenizer_init(Tokenizer *self, PyObject *args, PyObject *kwds)
 {
@@ -344,11 +346,7 @@ Tokenizer_init(Tokenizer *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Onnnn", kwlist, &protocol, &self->max_target,
                                      &self->max_count, &self->max_size, &self->max_field))
         return -1;
-    Py_CLEAR(self->on_head);
-    Py_CLEAR(self->on_field);
-    Py_CLEAR(self->on_body);
-    Py_CLEAR(self->on_message_complete);
-    Py_CLEAR(self->on_limit);
+    Tokenizer_clear(self);  /* __init__ may run twice */
     if ((self->on_head = PyObject_GetAttrString(protocol, "on_head")) == NULL ||
         (self->on_field = PyObject_GetAttrString(protocol, "on_field")) == NULL ||
         (self->on_body = PyObject_GetAttrString(protocol, "on_body")) == NULL ||

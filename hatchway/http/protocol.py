@@ -487,7 +487,11 @@ class RequestParser:
 
     def on_limit(self, code: int) -> None:
         """The native tokenizer stopped a head at a size limit; feed_data raises next."""
-        self._error = policy.target_too_long() if code == _LIMIT_TARGET else policy.fields_too_large()
+        if code == _LIMIT_TARGET:
+            self._error = policy.target_too_long()
+        else:
+            assert code == _LIMIT_FIELDS, code
+            self._error = policy.fields_too_large()
 
     def _head(self, method: str, version: str, keep_alive: bool, upgrade: bool) -> None:
         """The head is complete: check it and queue its Request.  `upgrade`: it asked to upgrade."""
