@@ -112,3 +112,12 @@ def writer_for(mode: int, length: int | None) -> BodyWriter:
     if mode == CLOSE:
         return CloseWriter()
     return NoBodyWriter()
+
+
+def as_bytes(chunk: Any) -> Any:
+    """A piece of body that is not `bytes`: bytes-like is fine (as a flat byte view), anything else is an error."""
+    if isinstance(chunk, bytearray):
+        return chunk
+    if isinstance(chunk, memoryview):
+        return chunk if chunk.format == "B" and chunk.ndim == 1 else chunk.cast("B")
+    raise TypeError(f"the application must produce bytes, not {type(chunk).__name__}")

@@ -37,7 +37,8 @@ class Handoff:
     """The standby threads, the queue of connections waiting for one, and the stall monitor."""
 
     __slots__ = ("worker", "size", "interval", "claim", "seq", "parked", "idle", "_cond", "_tasks",
-                 "_loop_wanted", "_stopping", "_threads", "_monitor_event", "_monitor", "stalls")
+                 "_loop_wanted", "_stopping", "_threads", "_monitor_event", "_monitor", "stalls",
+                 "out_lock", "holders")
 
     def __init__(self, worker: Any, size: int, interval: float = 0.002, name: str = "hatchway") -> None:
         if size < 1:
@@ -50,6 +51,10 @@ class Handoff:
         self.parked = False     # the monitor sleeps until the next inline exchange
         self.idle = 0           # standby threads waiting (read without the lock: a hint)
         self.stalls = 0         # exchanges handed off so far
+        # Output buffers with deferred output (inline exchanges coalescing a streamed body): the
+        # monitor sends it on every wake, under out_lock, which their owners' sends then take too.
+        self.out_lock = threading.Lock()
+        self.holders: list[Any] = []
         self._cond = threading.Condition(threading.Lock())
         self._tasks: deque[Task] = deque()
         self._loop_wanted = False
@@ -158,6 +163,8 @@ class Handoff:
         quiet = 0
         while not self._stopping:
             sleep(interval)
+            if self.holders:
+                self.flush_held()
             claim = self.claim
             seq = self.seq
             if claim:
@@ -171,13 +178,20 @@ class Handoff:
                 quiet = 0
                 continue
             quiet += 1
-            if quiet >= 64:  # about 0.1 s without an inline request: sleep until the next one
+            if quiet >= 64 and not self.holders:  # about 0.1 s with no inline request: sleep until the next
                 self.parked = True
                 if self.seq == last and not self.claim:
                     event.wait()
                 event.clear()
                 self.parked = False
                 quiet = 0
+
+    def flush_held(self) -> None:
+        """Keep held output moving while its app produces the next block (PEP 3333): never blocks."""
+        with self.out_lock:
+            holders = self.holders
+            for out in holders[:]:
+                out.send_deferred()
 
     def stop(self, timeout: float | None = None) -> None:
         with self._cond:

@@ -5,6 +5,10 @@ the syscalls (`send`, one `sendmsg` of up to IOV_MAX buffers, `os.sendfile` for 
 the spill: output held while nobody can wait for the socket is kept in memory up to a watermark,
 then appended to a temporary file that drains through sendfile.  What to do when the socket is full
 (wait, park the connection, or hold the output) is the caller's decision: `send()` just says so.
+
+Output can also be deferred (`defer`): queued unsent so that many small writes go out in one call,
+while another thread promises to send it soon (`send_deferred`).  While anything is deferred, every
+operation on the buffer takes the lock the two threads share; otherwise none does.
 """
 from __future__ import annotations
 
@@ -63,19 +67,66 @@ def file_range(filelike: Any) -> FileRange | None:
 class OutputBuffer:
     """What is still to be written to one socket, in order: bytes-like buffers, then file ranges."""
 
-    __slots__ = ("sock", "tls", "bufs", "spill")
+    __slots__ = ("sock", "tls", "bufs", "spill", "deferred", "lock", "holders", "error")
 
     bufs: list[Any]
     spill: Any  # None, or the temporary file holding output past the watermark
+    deferred: int  # bytes defer() queued that are not sent yet: non-zero only while listed in `holders`
+    lock: Any  # the lock shared with the thread that sends deferred output (set by defer)
+    holders: Any  # that thread's list of buffers with deferred output
+    error: Any  # why that thread's send failed: the owner's next send() raises it
 
     def __init__(self, sock: Any, tls: bool) -> None:
         self.sock = sock
         self.tls = tls
         self.bufs = []
         self.spill = None
+        self.deferred = 0
+        self.lock = self.holders = self.error = None
 
     def add(self, bufs: list[Any]) -> None:
         """Queue bufs behind what is pending (behind the spill file, once there is one)."""
+        if self.deferred:
+            with self.lock:
+                self._add(bufs)
+        else:
+            self._add(bufs)
+
+    def defer(self, bufs: list[Any], n: int, lock: Any, holders: list[Any], limit: int) -> bool:
+        """Queue bufs (n bytes of payload) without sending them; the thread that owns `holders` and
+        `lock` sends deferred output by send_deferred(), soon.  False once `limit` bytes or IOV_MAX
+        buffers are deferred: the caller should send now."""
+        with lock:
+            self._add(bufs)
+            if not self.deferred:
+                self.lock = lock
+                self.holders = holders
+                holders.append(self)
+            self.deferred += n
+            return self.deferred < limit and len(self.bufs) < IOV_MAX
+
+    def send_deferred(self) -> None:
+        """The other thread, holding the lock: send what is deferred, without blocking."""
+        try:
+            if not self._send():
+                return
+        except Exception as exc:  # the peer is gone (or worse): the owner's next send() says so
+            self.error = str(exc) or "write failed"
+            self.bufs = []
+        self._undefer()
+
+    def reclaim(self) -> None:
+        """The owner waits for the socket itself from here: the other thread stops sending."""
+        if self.deferred:
+            with self.lock:
+                if self.deferred:
+                    self._undefer()
+
+    def _undefer(self) -> None:
+        self.deferred = 0
+        self.holders.remove(self)
+
+    def _add(self, bufs: list[Any]) -> None:
         if not self.bufs:
             self.bufs = bufs
         elif self.spill is not None:
@@ -86,6 +137,17 @@ class OutputBuffer:
     def send(self) -> bool:
         """Write as much as the socket takes: True when everything is out, False when it is full.
         Raises ClientGone when the peer is gone."""
+        if self.deferred:
+            with self.lock:
+                done = self._send()
+                if done and self.deferred:
+                    self._undefer()
+            return done
+        if self.error is not None:
+            raise ClientGone(self.error)
+        return self._send()
+
+    def _send(self) -> bool:
         pending = self.bufs
         sock = self.sock
         tls = self.tls
@@ -165,6 +227,7 @@ class OutputBuffer:
 
     def clear(self) -> None:
         """Forget everything pending (the connection is closing, or the response is replaced)."""
+        self.reclaim()
         self.bufs = []
         self.drop_spill()
 

@@ -16,7 +16,7 @@ import sys
 import time
 
 from ..http import response as framing_rules
-from ..http.bodywriters import LAST_CHUNK, LengthWriter, writer_for
+from ..http.bodywriters import LAST_CHUNK, LengthWriter, as_bytes, writer_for
 from ..http.events import Request
 from ..http.protocol import RequestParser
 from ..http.response import CHUNKED, LENGTH, NO_BODY, Framing, InvalidResponse, error_response, frame
@@ -47,6 +47,8 @@ INF: Final = float("inf")
 UNCLAIMED: Final = None
 # Inline write(): output the socket did not take is held in memory up to this, then in a temp file.
 OUTPUT_SPILL: Final = 1 << 20
+# Under the hand-off, body bytes an inline exchange coalesces before it sends them itself (see _emit).
+HOLD_MAX: Final = 65536
 EPOLLOUT: Final = select.EPOLLOUT
 _monotonic: Final = time.monotonic
 
@@ -280,7 +282,7 @@ class Exchange:
     def _send_whole(self, chunk: Any) -> bool:
         """The common case: the whole body in one piece; one send for head and body."""
         if type(chunk) is not bytes:
-            chunk = _as_bytes(chunk)
+            chunk = as_bytes(chunk)
         n = len(chunk)
         f = self._frame(n)
         self.body_done = True
@@ -363,11 +365,11 @@ class Exchange:
             self._short(writer)
         bufs: list = []
         writer.end(bufs)
-        return self._write_bufs(bufs) if bufs else True
+        return self._write_bufs(bufs) if bufs or (self.out is not None and self.out.bufs) else True
 
     def _emit(self, chunk) -> bool:
         if type(chunk) is not bytes:
-            chunk = _as_bytes(chunk)
+            chunk = as_bytes(chunk)
         writer = self.writer
         if writer is None:
             f = self._frame(None)
@@ -380,6 +382,18 @@ class Exchange:
         self.sent = writer.sent
         if not bufs:
             return True
+        handoff = self.handoff
+        if handoff is not None and self.claim is not None and not self.blocking and not self.tls:
+            # Inline under a claim: coalesce the app's blocks, one sendmsg for many.  PEP 3333 allows
+            # holding a block only while another thread keeps it moving as the app produces the next:
+            # the hand-off's monitor sends deferred output on its next wake, a few ms at most.  (Not
+            # TLS: an SSL object must not be written by one thread while another reads it.)
+            out = self.out
+            if out is None:
+                out = self.out = OutputBuffer(self.sock, self.tls)
+            if out.defer(bufs, len(chunk), handoff.out_lock, handoff.holders, HOLD_MAX):
+                return True
+            return self._flush()
         return self._write_bufs(bufs)
 
     def _overflow(self, attempted: int, length: int) -> None:
@@ -412,7 +426,7 @@ class Exchange:
         self._close_result()
         if self.out is not None:
             self.out.clear()
-        self.framing = _ErrorFraming(status)
+        self.framing = Framing(b"", LENGTH, 0, False, status)  # the server answered for the app
         self.body_done = True
         self.close_after = True
         self.sent = 0
@@ -499,6 +513,7 @@ class Exchange:
         return True
 
     def _wait_writable(self) -> bool:
+        self.out.reclaim()  # output the socket did not take: from here its owner sees it out, not the monitor
         if self.in_write and not self.blocking and self.handoff is not None:
             # The app is inside write() and cannot be suspended: give the loop away, then block.
             # Any other full socket parks the exchange in WRITING, as inline mode does; the loop
@@ -572,24 +587,3 @@ class Exchange:
     def _peer(self) -> str:
         return format_peer(self.addr)
 
-
-def _as_bytes(chunk):
-    """A chunk that is not `bytes`: bytes-like is fine (as a flat byte view), anything else is an error."""
-    if isinstance(chunk, bytearray):
-        return chunk
-    if isinstance(chunk, memoryview):
-        return chunk if chunk.format == "B" and chunk.ndim == 1 else chunk.cast("B")
-    raise TypeError(f"the application must produce bytes, not {type(chunk).__name__}")
-
-
-class _ErrorFraming:
-    """Stands in for a Framing once the server answered on the application's behalf."""
-
-    __slots__ = ("mode", "length", "keep_alive", "code", "head")
-
-    def __init__(self, code):
-        self.mode = LENGTH
-        self.length = 0
-        self.keep_alive = False
-        self.code = code
-        self.head = b""
