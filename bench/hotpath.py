@@ -8,11 +8,14 @@ it, read the response.  Reports µs per request and Python calls per request (cP
 Use it to compare before/after a hot-path change; absolute numbers include two syscalls each side.
 
     python bench/hotpath.py [--n 20000] [--profile]
+    HOTPATH_APP=echo python bench/hotpath.py     # a 4 KiB POST echoed back (bench/servers.py's post-echo)
+    HOTPATH_APP=json python bench/hotpath.py     # ka-json's app
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import pstats
 import os
 import socket
@@ -32,14 +35,45 @@ from hatchway.wsgi.serving import WSGIServer  # noqa: E402
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 
 
+POST = (b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nContent-Length: 4096\r\n"
+        b"Content-Type: application/octet-stream\r\n\r\n" + b"p" * 4096)
+
+
 def hello(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
     return [b"Hello, World!"]
 
 
+def echo(environ, start_response):
+    """bench/apps.py's echo: read the body in pieces of at most 64 KiB, send it back."""
+    remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"]
+    parts = []
+    while remaining > 0:
+        data = stream.read(min(remaining, 65536))
+        if not data:
+            break
+        parts.append(data)
+        remaining -= len(data)
+    body = b"".join(parts)
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def ka_json(environ, start_response):
+    """bench/apps.py's ka_json: a small json.dumps per request."""
+    body = json.dumps({"message": "Hello, World!"}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+APPS = {"hello": (hello, REQUEST), "echo": (echo, POST), "json": (ka_json, REQUEST)}
+APP, REQUEST = APPS[os.environ.get("HOTPATH_APP", "hello")]
+
+
 def setup():
     listeners = open_listeners(["127.0.0.1:0"])
-    srv = WSGIServer(listeners, hello, ServerConfig(threads=int(__import__("os").environ.get("HOTPATH_THREADS", "8"))))
+    srv = WSGIServer(listeners, APP, ServerConfig(threads=int(__import__("os").environ.get("HOTPATH_THREADS", "8"))))
     client = socket.create_connection(listeners[0].address)
     server_sock, addr = listeners[0].sock.accept()
     server_sock.setblocking(False)

@@ -109,6 +109,34 @@ def test_full_pipeline_holds_input_back_and_loses_nothing():
     assert seen == [b"/%d" % i for i in range(1000)] and p.held_back == 0
 
 
+@pytest.mark.parametrize("limit", [2, 8, 64])
+@pytest.mark.parametrize("pad_lines", [0, 3, 40])
+def test_one_big_feed_never_queues_past_the_pipeline_limit(limit, pad_lines):
+    # A feed over FEED_SLICE is parsed in one pass only when it cannot overflow the queue (protocol._few_heads),
+    # else in slices that stop at the limit: heads with LF-free padding, and LF-rich ones (the exact count decides).
+    one = b"GET /%d HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"a" * 1500 + b"\r\n"
+    one += b"X-Line: b\r\n" * pad_lines + b"\r\n"
+    for n in (1, limit - 1, limit, limit + 1, 3 * limit, 200):
+        p = RequestParser(Limits(max_pipelined=limit))
+        p.feed(b"".join(one % i for i in range(n)))
+        assert len(p.queue) <= limit + 3, (n, len(p.queue))  # a 4 KiB slice holds at most 3 of these
+        seen = []
+        while p.queue:
+            seen.append(p.queue[0].target)
+            p.request_done()
+        assert seen == [b"/%d" % i for i in range(n)] and p.held_back == 0
+
+
+@given(st.lists(st.sampled_from([b"\n", b"\r\n\r\n", b"p" * 700, b"GET / HTTP/1.1\r\n\r\n"]), max_size=200),
+       st.integers(-1, 70))
+def test_few_heads_bounds_the_heads_a_feed_can_hold(parts, room):
+    from hatchway.http.protocol import _few_heads
+
+    data = b"".join(parts)
+    if _few_heads(data, room):
+        assert data.count(b"\r\n\r\n") < room and room > 0
+
+
 def test_eof_after_held_back_input_still_parses_it():
     data = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(500))
     p = RequestParser(Limits(max_pipelined=2))
