@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import pstats
 import os
 import socket
@@ -24,10 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, for apps.py (also under python -P)
 # HOTPATH_INSTALLED=1: measure the hatchway installed in this interpreter (the compiled build), not the tree.
 if not os.environ.get("HOTPATH_INSTALLED"):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from apps import echo, ka_json  # noqa: E402  (bench/apps.py: the servers benchmark's apps)
 from hatchway.server.config import ServerConfig  # noqa: E402
 from hatchway.server.listeners import open_listeners  # noqa: E402
 from hatchway.wsgi.serving import WSGIServer  # noqa: E402
@@ -42,29 +43,6 @@ POST = (b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nCo
 def hello(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
     return [b"Hello, World!"]
-
-
-def echo(environ, start_response):
-    """bench/apps.py's echo: read the body in pieces of at most 64 KiB, send it back."""
-    remaining = int(environ.get("CONTENT_LENGTH") or 0)
-    stream = environ["wsgi.input"]
-    parts = []
-    while remaining > 0:
-        data = stream.read(min(remaining, 65536))
-        if not data:
-            break
-        parts.append(data)
-        remaining -= len(data)
-    body = b"".join(parts)
-    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def ka_json(environ, start_response):
-    """bench/apps.py's ka_json: a small json.dumps per request."""
-    body = json.dumps({"message": "Hello, World!"}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 APPS = {"hello": (hello, REQUEST), "echo": (echo, POST), "json": (ka_json, REQUEST)}
