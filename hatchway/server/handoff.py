@@ -8,6 +8,9 @@ loop away instead of holding it.
   it *steals* the claim, takes the connection out of epoll, and promotes a standby thread to run
   the loop.  The stalled thread finishes its response with blocking I/O, like a pool thread, gives
   the connection back to the loop, and becomes a standby.
+* The monitor's second job: output an inline exchange defers (coalescing a streamed body,
+  `OutputBuffer.defer`) is sent on every wake, without blocking (`flush_held`), so no block waits
+  for the app's next one longer than about `interval` (PEP 3333).
 * The loop thread steals its own claim when it is about to block (a full socket under `write()`,
   a body read that must wait): blocking is only ever done off the loop.
 * `size` threads may be in the app at once; there are `size + 1`, the loop's included (the

@@ -365,7 +365,9 @@ class Exchange:
             self._short(writer)
         bufs: list = []
         writer.end(bufs)
-        return self._write_bufs(bufs) if bufs or (self.out is not None and self.out.bufs) else True
+        # With an output buffer, always through it: deferred output goes out, and a send of it that
+        # failed on the monitor's side is reported here, not taken for a complete response.
+        return self._write_bufs(bufs) if bufs or self.out is not None else True
 
     def _emit(self, chunk) -> bool:
         if type(chunk) is not bytes:
