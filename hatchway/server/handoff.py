@@ -9,7 +9,7 @@ loop away instead of holding it.
   the loop.  The stalled thread finishes its response with blocking I/O, like a pool thread, gives
   the connection back to the loop, and becomes a standby.
 * The monitor's second job: output an inline exchange defers (coalescing a streamed body,
-  `OutputBuffer.defer`) is sent on every wake, without blocking (`flush_held`), so no block waits
+  `OutputBuffer.defer`) is sent on every wake, without blocking (`flush_deferred`), so no block waits
   for the app's next one longer than about `interval` (PEP 3333).
 * The loop thread steals its own claim when it is about to block (a full socket under `write()`,
   a body read that must wait): blocking is only ever done off the loop.
@@ -41,7 +41,7 @@ class Handoff:
 
     __slots__ = ("worker", "size", "interval", "claim", "seq", "parked", "idle", "_cond", "_tasks",
                  "_loop_wanted", "_stopping", "_threads", "_monitor_event", "_monitor", "stalls",
-                 "out_lock", "holders")
+                 "out_lock", "deferring")
 
     def __init__(self, worker: Any, size: int, interval: float = 0.002, name: str = "hatchway") -> None:
         if size < 1:
@@ -57,7 +57,7 @@ class Handoff:
         # Output buffers with deferred output (inline exchanges coalescing a streamed body): the
         # monitor sends it on every wake, under out_lock, which their owners' sends then take too.
         self.out_lock = threading.Lock()
-        self.holders: list[Any] = []
+        self.deferring: list[Any] = []
         self._cond = threading.Condition(threading.Lock())
         self._tasks: deque[Task] = deque()
         self._loop_wanted = False
@@ -166,8 +166,8 @@ class Handoff:
         quiet = 0
         while not self._stopping:
             sleep(interval)
-            if self.holders:
-                self.flush_held()
+            if self.deferring:
+                self.flush_deferred()
             claim = self.claim
             seq = self.seq
             if claim:
@@ -181,7 +181,7 @@ class Handoff:
                 quiet = 0
                 continue
             quiet += 1
-            if quiet >= 64 and not self.holders:  # about 0.1 s with no inline request: sleep until the next
+            if quiet >= 64 and not self.deferring:  # about 0.1 s with no inline request: sleep until the next
                 self.parked = True
                 if self.seq == last and not self.claim:
                     event.wait()
@@ -189,11 +189,11 @@ class Handoff:
                 self.parked = False
                 quiet = 0
 
-    def flush_held(self) -> None:
-        """Keep held output moving while its app produces the next block (PEP 3333): never blocks."""
+    def flush_deferred(self) -> None:
+        """Keep deferred output moving while its app produces the next block (PEP 3333): never blocks."""
         with self.out_lock:
-            holders = self.holders
-            for out in holders[:]:
+            deferring = self.deferring
+            for out in deferring[:]:
                 out.send_deferred()
 
     def stop(self, timeout: float | None = None) -> None:

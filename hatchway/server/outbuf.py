@@ -67,13 +67,13 @@ def file_range(filelike: Any) -> FileRange | None:
 class OutputBuffer:
     """What is still to be written to one socket, in order: bytes-like buffers, then file ranges."""
 
-    __slots__ = ("sock", "tls", "bufs", "spill", "deferred", "lock", "holders", "error")
+    __slots__ = ("sock", "tls", "bufs", "spill", "deferred", "lock", "deferring", "error")
 
     bufs: list[Any]
     spill: Any  # None, or the temporary file holding output past the watermark
-    deferred: int  # bytes defer() queued that are not sent yet: non-zero only while listed in `holders`
+    deferred: int  # bytes defer() queued that are not sent yet: non-zero only while listed in `deferring`
     lock: Any  # the lock shared with the thread that sends deferred output (set by defer)
-    holders: Any  # that thread's list of buffers with deferred output
+    deferring: Any  # that thread's list of buffers with deferred output
     error: Any  # why that thread's send failed: the owner's next send() raises it
 
     def __init__(self, sock: Any, tls: bool) -> None:
@@ -82,7 +82,7 @@ class OutputBuffer:
         self.bufs = []
         self.spill = None
         self.deferred = 0
-        self.lock = self.holders = self.error = None
+        self.lock = self.deferring = self.error = None
 
     def add(self, bufs: list[Any]) -> None:
         """Queue bufs behind what is pending (behind the spill file, once there is one)."""
@@ -92,16 +92,16 @@ class OutputBuffer:
         else:
             self._add(bufs)
 
-    def defer(self, bufs: list[Any], n: int, lock: Any, holders: list[Any], limit: int) -> bool:
-        """Queue bufs (n bytes of payload) without sending them; the thread that owns `holders` and
+    def defer(self, bufs: list[Any], n: int, lock: Any, deferring: list[Any], limit: int) -> bool:
+        """Queue bufs (n bytes of payload) without sending them; the thread that owns `deferring` and
         `lock` sends deferred output by send_deferred(), soon.  False once `limit` bytes or IOV_MAX
         buffers are deferred: the caller should send now."""
         with lock:
             self._add(bufs)
             if not self.deferred:
                 self.lock = lock
-                self.holders = holders
-                holders.append(self)
+                self.deferring = deferring
+                deferring.append(self)
             self.deferred += n
             return self.deferred < limit and len(self.bufs) < IOV_MAX
 
@@ -124,7 +124,7 @@ class OutputBuffer:
 
     def _undefer(self) -> None:
         self.deferred = 0
-        self.holders.remove(self)
+        self.deferring.remove(self)
 
     def _add(self, bufs: list[Any]) -> None:
         if not self.bufs:

@@ -48,7 +48,7 @@ UNCLAIMED: Final = None
 # Inline write(): output the socket did not take is held in memory up to this, then in a temp file.
 OUTPUT_SPILL: Final = 1 << 20
 # Under the hand-off, body bytes an inline exchange coalesces before it sends them itself (see _emit).
-HOLD_MAX: Final = 65536
+DEFER_MAX: Final = 65536
 EPOLLOUT: Final = select.EPOLLOUT
 _monotonic: Final = time.monotonic
 
@@ -393,7 +393,7 @@ class Exchange:
             out = self.out
             if out is None:
                 out = self.out = OutputBuffer(self.sock, self.tls)
-            if out.defer(bufs, len(chunk), handoff.out_lock, handoff.holders, HOLD_MAX):
+            if out.defer(bufs, len(chunk), handoff.out_lock, handoff.deferring, DEFER_MAX):
                 return True
             return self._flush()
         return self._write_bufs(bufs)

@@ -85,7 +85,7 @@ def _stall_after_first(release):
 
         def body():
             yield b"first"
-            if not release.wait(10):  # blocks until the client has "first": held output must not wait for us
+            if not release.wait(10):  # blocks until the client has "first": deferred output must not wait for us
                 yield b"TIMEOUT"
             yield b"second"
         return body()
@@ -150,7 +150,7 @@ def test_a_client_gone_while_output_is_deferred(threads):
         assert closed.wait(10), "the app's iterable was never closed"
         wait_for(lambda: not srv.srv.worker.conns, timeout=10)
         if srv.srv.worker.handoff is not None:
-            assert not srv.srv.worker.handoff.holders
+            assert not srv.srv.worker.handoff.deferring
         c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
         c.request("GET", "/ok")
         assert c.getresponse().read() == b"ok"
