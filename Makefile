@@ -75,11 +75,14 @@ compiled: $(CVENV)/.deps
 # The whole suite against the installed compiled package.  The tests run from a copy of the tree without
 # hatchway/ (pytest puts only tests/ on sys.path; tests start servers with the root as cwd and PYTHONPATH), so the
 # only hatchway they can import is the compiled one; HWTEST_EXPECT_BUILD makes a test assert exactly that.
-test-compiled: compiled
+test-compiled: compiled compiled-suite
+
+# The suite half of test-compiled, against whatever `make compiled` last installed (.ci/run builds alongside lint).
+compiled-suite:
 	rm -rf build/installed-tests && mkdir -p build/installed-tests
 	tar -cf - --exclude=./hatchway --exclude=./build --exclude='./.venv*' --exclude=./.git \
 	  --exclude=__pycache__ --exclude=./bench/results . | tar -xf - -C build/installed-tests
 	cd build/installed-tests && HWTEST_EXPECT_BUILD=mypyc $(abspath $(CBIN))/python -P -m pytest -q \
 	  -p no:cacheprovider $(PYTEST_ARGS)
 
-.PHONY: setup setup-test lint serve test test-mode bench tools bench-observability compiled test-compiled
+.PHONY: setup setup-test lint serve test test-mode bench tools bench-observability compiled test-compiled compiled-suite
