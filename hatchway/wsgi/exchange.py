@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import logging
+import os
 import select
 import sys
 import time
@@ -51,6 +52,7 @@ OUTPUT_SPILL: Final = 1 << 20
 DEFER_MAX: Final = 65536
 EPOLLOUT: Final = select.EPOLLOUT
 _monotonic: Final = time.monotonic
+_write: Final = os.write
 
 # The test hook: a list that `_enter` appends (old state, new state) to; None (the default) costs
 # one global load and compare per transition.
@@ -302,7 +304,7 @@ class Exchange:
             data = f.head + chunk
             if self.out is None and not self.tls:
                 try:
-                    n = self.sock.send(data)
+                    n = _write(self.sock.fileno(), data)  # write(2): send(2) minus its arg parsing (on_readable)
                 except outbuf.WANT_WRITE:
                     n = 0
                 except OSError as exc:
