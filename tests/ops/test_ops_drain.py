@@ -16,8 +16,22 @@ def _connect_refused(port) -> bool:
     return False
 
 
+# The slow requests say when they are in the app (the test signals only then).
+_MARKED_SLOW_APP = """
+import sys, time
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        print("slow request in the app", file=sys.stderr, flush=True)
+        time.sleep(float(environ["QUERY_STRING"] or "1"))
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+"""
+
+
 @pytest.mark.parametrize("workers", ["0", "2"])
-def test_sigterm_drains_then_refuses_after_the_delay(start_server, pid_app, kit, workers):
+def test_sigterm_drains_then_refuses_after_the_delay(start_server, write_app, kit, workers):
+    write_app(_MARKED_SLOW_APP)
     delay = 2.0
     srv = start_server("--workers", workers, "--threads", "8", "--drain-delay", str(delay),
                        "--health-path", "/-/ready")
@@ -31,7 +45,9 @@ def test_sigterm_drains_then_refuses_after_the_delay(start_server, pid_app, kit,
         client.wait_successes(100)
         for t in threads:
             t.start()
-        kit.wait_for(lambda: srv.count(r"GET /slow") >= 0)
+        # SIGTERM while all four are in the app, not before one has even connected: a connection
+        # that sends its request only after the delay is closed unanswered, as it should be.
+        kit.wait_for(lambda: srv.stderr().count("slow request in the app") >= 4, what="the slow requests in the app")
         signalled = time.monotonic()
         srv.signal(signal.SIGTERM)
         # Readiness turns 503 at once, while requests are still served during the delay.
