@@ -39,6 +39,7 @@
 #define STATE_IN_HEAD 1   /* the input ended inside a head */
 #define STATE_BEGAN 2     /* a message began in this input */
 #define STATE_URL 4       /* the head in progress has target bytes */
+#define STATE_PAUSED 8    /* stopped after the message that used up `room`; the offset is the value >> 4 */
 
 static PyObject *ParserError, *CallbackError, *InvalidMethodError, *InvalidURLError, *UpgradeError;
 static PyObject *VERSION_11, *VERSION_10;
@@ -68,6 +69,7 @@ typedef struct {
     Py_ssize_t size;        /* the head's field bytes: name + value + 4 per field, as the pure path counts */
     Py_ssize_t nfields;     /* field lines of the head so far, dropped ones included */
     Py_ssize_t max_target, max_count, max_size, max_field;
+    Py_ssize_t room;        /* heads this feed may still complete before it pauses; < 0: no bound */
 } Tokenizer;
 
 static int
@@ -307,6 +309,8 @@ cb_headers_complete(llhttp_t *p)
     if (result == NULL)
         return keep_error(self);
     Py_DECREF(result);
+    if (self->room > 0)
+        self->room--;
     return p->upgrade ? 1 : 0;  /* 1: no body; the upgrade pause follows (as httptools does) */
 }
 
@@ -333,7 +337,9 @@ cb_message_complete(llhttp_t *p)
     if (r == NULL)
         return keep_error(self);
     Py_DECREF(r);
-    return 0;
+    /* The pipeline is full: stop here, between two messages (never inside a body), so the protocol
+       keeps the rest unparsed.  An upgrade pauses on its own. */
+    return self->room == 0 && !p->upgrade ? HPE_PAUSED : 0;
 }
 
 static int Tokenizer_clear(Tokenizer *self);
@@ -427,12 +433,20 @@ parser_error(Tokenizer *self)
 }
 
 static PyObject *
-Tokenizer_feed_data(Tokenizer *self, PyObject *data)
+Tokenizer_feed_data(Tokenizer *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer view;
     const char *buf;
     Py_ssize_t len;
     int owned = 0;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "feed_data(data[, room])");
+        return NULL;
+    }
+    PyObject *data = args[0];
+    self->room = -1;
+    if (nargs == 2 && (self->room = PyLong_AsSsize_t(args[1])) == -1 && PyErr_Occurred())
+        return NULL;
     if (PyBytes_CheckExact(data)) {
         buf = PyBytes_AS_STRING(data);
         len = PyBytes_GET_SIZE(data);
@@ -455,11 +469,16 @@ Tokenizer_feed_data(Tokenizer *self, PyObject *data)
             PyErr_SetObject(UpgradeError, exc);
             Py_DECREF(exc);
         }
-    } else if (err != HPE_OK) {
+    } else if (err != HPE_OK && err != HPE_PAUSED) {
         parser_error(self);
     } else {
         long state = (self->in_head ? STATE_IN_HEAD : 0) | (self->began ? STATE_BEGAN : 0) |
                      (self->url.len ? STATE_URL : 0);
+        if (err == HPE_PAUSED) {
+            Py_ssize_t at = llhttp_get_error_pos(&self->parser) - buf;
+            llhttp_resume(&self->parser);
+            state |= STATE_PAUSED | (long)at << 4;
+        }
         result = PyLong_FromLong(state);
     }
     if (owned)
@@ -512,8 +531,10 @@ Tokenizer_dealloc(Tokenizer *self)
 }
 
 static PyMethodDef Tokenizer_methods[] = {
-    {"feed_data", (PyCFunction)Tokenizer_feed_data, METH_O,
-     "Tokenize `data`; returns the state bits (1: inside a head, 2: a message began, 4: the head has target bytes)."},
+    {"feed_data", (PyCFunction)(void (*)(void))Tokenizer_feed_data, METH_FASTCALL,
+     "feed_data(data[, room]): tokenize `data`, pausing after the message that completes the room-th head (room > 0);"
+     " returns the state bits (1: inside a head, 2: a message began, 4: the head has target bytes, 8: paused, at the"
+     " offset value >> 4)."},
     {NULL}
 };
 

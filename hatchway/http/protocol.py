@@ -168,6 +168,17 @@ class RequestParser:
                 self._sniff()
             return
         limit = self.limits.max_pipelined
+        if self.native:
+            # One pass, always: the native tokenizer itself pauses after the message of the last head
+            # there is room for, and the rest is held back from there.
+            room = limit - self._queued
+            if room <= 0:
+                if self.current is None:
+                    self._backlog = bytearray(data)
+                    return
+                room = 0  # only the body in flight
+            self._feed(data, room)
+            return
         # One pass when the pipeline cannot overflow (a body that has arrived is parsed at once):
         # see _few_heads.  The +1 is a head whose end straddles the previous feed.
         if len(data) <= FEED_SLICE or (type(data) is bytes and _few_heads(data, limit - self._queued - 1)):
@@ -198,7 +209,9 @@ class RequestParser:
         if self._eof and self._backlog is None:
             self.feed_eof()
 
-    def _feed(self, data: Any) -> None:
+    def _feed(self, data: Any, room: int = -1) -> None:
+        """Tokenize data; `room` (native tokenizer only): heads it may complete before it pauses, at
+        the end of a message (0: pause after the body in flight); -1: no bound."""
         if self._chunks is not None:
             self._feed_chunked(data)
             return
@@ -212,7 +225,7 @@ class RequestParser:
         upgrade_at = body_at = -1
         state: Any = None  # the native tokenizer's state bits; httptools returns None
         try:
-            state = self._parser.feed_data(data)
+            state = self._parser.feed_data(data, room) if self.native else self._parser.feed_data(data)
         except HttpParserUpgrade as exc:
             # A bodiless request that asked to upgrade: we do not upgrade, so parse on as HTTP/1.1.
             upgrade_at = exc.args[0]
@@ -268,6 +281,11 @@ class RequestParser:
             if state & 2:  # a message began in this feed
                 self._head_bytes = 0
             self.in_head = (state & 1) != 0
+            if state & 8:  # paused between two messages: the pipeline is full
+                at = state >> 4
+                if at < len(data) and not self.closed:
+                    self._backlog = bytearray(data[at:])
+                return
         if self.in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_size + FEED_SIZE:
