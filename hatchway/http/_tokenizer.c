@@ -472,14 +472,14 @@ Tokenizer_feed_data(Tokenizer *self, PyObject *const *args, Py_ssize_t nargs)
     } else if (err != HPE_OK && err != HPE_PAUSED) {
         parser_error(self);
     } else {
-        long state = (self->in_head ? STATE_IN_HEAD : 0) | (self->began ? STATE_BEGAN : 0) |
-                     (self->url.len ? STATE_URL : 0);
+        Py_ssize_t state = (self->in_head ? STATE_IN_HEAD : 0) | (self->began ? STATE_BEGAN : 0) |
+                           (self->url.len ? STATE_URL : 0);
         if (err == HPE_PAUSED) {
             Py_ssize_t at = llhttp_get_error_pos(&self->parser) - buf;
             llhttp_resume(&self->parser);
-            state |= STATE_PAUSED | (long)at << 4;
+            state |= STATE_PAUSED | at << 4;
         }
-        result = PyLong_FromLong(state);
+        result = PyLong_FromSsize_t(state);
     }
     if (owned)
         PyBuffer_Release(&view);

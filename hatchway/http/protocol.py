@@ -9,8 +9,10 @@
 
 Pipelined requests queue up behind the one in flight: the caller answers each, strictly in
 order.  None is ever dropped: once `Limits.max_pipelined` requests are queued, further input is
-kept unparsed (in `FEED_SLICE` steps) and parsed as the caller takes requests off the queue, so a
-flood of tiny pipelined requests costs bytes, not request objects.
+kept unparsed and parsed once the caller has taken half of them off the queue, so a flood of tiny
+pipelined requests costs bytes, not request objects.  Where parsing stops: the compiled build's
+tokenizer pauses right after the message of the last head there is room for; httptools cannot
+pause, so the pure build parses a feed that could overflow in `FEED_SLICE` steps.
 """
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ class _ChunkedHead(Exception):
 _OWS: Final = (32, 9)
 # Feeds arrive at most this big from the server core; the coarse head-size backstop allows for it.
 FEED_SIZE: Final = 65536
-# Input is tokenized in steps of this size so parsing can stop when max_pipelined requests wait.
+# httptools tokenizes input in steps of this size so parsing can stop when max_pipelined requests wait.
 FEED_SLICE: Final = 4096
 
 
@@ -205,7 +207,7 @@ class RequestParser:
     def _resume(self) -> None:
         backlog = self._backlog
         self._backlog = None
-        self.feed(bytes(backlog))
+        self.feed(backlog if self.native else bytes(backlog))  # the binding reads any buffer
         if self._eof and self._backlog is None:
             self.feed_eof()
 
@@ -284,7 +286,7 @@ class RequestParser:
             if state & 8:  # paused between two messages: the pipeline is full
                 at = state >> 4
                 if at < len(data) and not self.closed:
-                    self._backlog = bytearray(data[at:])
+                    self._backlog = bytearray(memoryview(data)[at:])  # one copy
                 return
         if self.in_head:
             self._head_bytes += len(data)
@@ -388,7 +390,9 @@ class RequestParser:
             self._queued -= 1
             if item is self.current and item.has_body:
                 item.body.discard = True
-            if self._backlog is not None and self._queued < self.limits.max_pipelined and not self._sniffing:
+            # Resumed once half the queue is done, not at every request: each resume copies what is still
+            # held back, so resuming per request would cost the square of a flood of tiny requests.
+            if self._backlog is not None and self._queued <= self.limits.max_pipelined // 2 and not self._sniffing:
                 self._resume()
 
     def release(self) -> None:

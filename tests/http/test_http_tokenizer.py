@@ -173,3 +173,26 @@ def test_one_feed_of_pipelined_posts_pauses_at_the_limit_and_loses_nothing(limit
         assert len(p.queue) <= limit
     assert targets == [(b"/%d" % i, b"ab%d" % (i % 10)) for i in range(20)] + [(b"/last", b"")]
     same(raw, limits)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_flood_of_tiny_pipelined_requests_is_resumed_in_batches(native):
+    """What is held back is copied on every resume, so resuming after each request done would cost the square of
+    the flood (2,400 requests in one 64 KiB read: 2,400 copies of up to 64 KiB).  It resumes once half the queue
+    is done: at most one resume per max_pipelined // 2 requests, and every request arrives, in order."""
+    one = b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n"
+    raw = b"".join(one % i for i in range(2400))
+    p = protocol.RequestParser(Limits(max_pipelined=64), native=native)
+    p.feed(raw)
+    resumes = 0
+    held = p.held_back
+    seen = 0
+    while p.queue:
+        assert p.queue[0].target == b"/%d" % seen
+        seen += 1
+        p.request_done()
+        if p.held_back != held:
+            resumes += 1
+            held = p.held_back
+    assert seen == 2400 and held == 0
+    assert resumes <= 2400 // 32 + 1, resumes
