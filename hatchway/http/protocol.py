@@ -8,11 +8,10 @@
   (both events are defined in `events.py`).
 
 Pipelined requests queue up behind the one in flight: the caller answers each, strictly in
-order.  None is ever dropped: once `Limits.max_pipelined` requests are queued, further input is
-kept unparsed and parsed once the caller has taken half of them off the queue, so a flood of tiny
-pipelined requests costs bytes, not request objects.  Where parsing stops: the compiled build's
-tokenizer pauses right after the message of the last head there is room for; httptools cannot
-pause, so the pure build parses a feed that could overflow in `FEED_SLICE` steps.
+order.  None is ever dropped: once `Limits.max_pipelined` requests are queued, further input is kept
+unparsed until half of them are done, so a flood of tiny pipelined requests costs bytes, not request
+objects (the native tokenizer pauses right after the last head there is room for; httptools cannot,
+so the pure build parses a feed that could overflow in `FEED_SLICE` steps).
 """
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from . import policy
 from .body import EMPTY_BODY, Body
 from .events import Rejection, Request
 from .chunked import ChunkedDecoder
+from .heads import few_heads
 from .policy import (
     CODING_FIELD, EXPECT_FIELD, HOST_FIELD, KEEP_FIRST_MASK, LENGTH_FIELD, SINGLETON, Limits, Reject,
 )
@@ -74,36 +74,6 @@ _OWS: Final = (32, 9)
 FEED_SIZE: Final = 65536
 # httptools tokenizes input in steps of this size so parsing can stop when max_pipelined requests wait.
 FEED_SLICE: Final = 4096
-
-
-
-
-def _few_heads(data: bytes, room: int) -> bool:
-    """Whether `data` can hold fewer than `room` complete request heads.  The first head's end is
-    found directly (a short scan: heads come first); every later head ends with two LFs of its own,
-    so fewer than 2 * room of them after it settle it, found by memchr (`find` of one byte; a POST's
-    body usually has none).  Past 16 LFs the exact count of CRLFCRLF decides, a C scan several
-    times slower than memchr."""
-    if room <= 0:
-        return False
-    find = data.find
-    start = find(b"\r\n\r\n", 0, 2048)
-    left = room
-    if start >= 0:
-        start += 4
-        left -= 1
-        if not left:
-            return data.count(b"\r\n\r\n") < room
-    else:
-        start = 0
-    budget = min(2 * left, 16)
-    i = find(b"\n", start)
-    while i >= 0:
-        budget -= 1
-        if not budget:
-            return data.count(b"\r\n\r\n") < room
-        i = find(b"\n", i + 1)
-    return True
 
 
 class RequestParser:
@@ -171,8 +141,7 @@ class RequestParser:
             return
         limit = self.limits.max_pipelined
         if self.native:
-            # One pass, always: the native tokenizer itself pauses after the message of the last head
-            # there is room for, and the rest is held back from there.
+            # One pass, always: the tokenizer pauses after the last head there is room for (_feed).
             room = limit - self._queued
             if room <= 0:
                 if self.current is None:
@@ -182,8 +151,8 @@ class RequestParser:
             self._feed(data, room)
             return
         # One pass when the pipeline cannot overflow (a body that has arrived is parsed at once):
-        # see _few_heads.  The +1 is a head whose end straddles the previous feed.
-        if len(data) <= FEED_SLICE or (type(data) is bytes and _few_heads(data, limit - self._queued - 1)):
+        # see few_heads.  The +1 is a head whose end straddles the previous feed.
+        if len(data) <= FEED_SLICE or (type(data) is bytes and few_heads(data, limit - self._queued - 1)):
             self._feed(data)
             return
         view = memoryview(data)
@@ -212,8 +181,7 @@ class RequestParser:
             self.feed_eof()
 
     def _feed(self, data: Any, room: int = -1) -> None:
-        """Tokenize data; `room` (native tokenizer only): heads it may complete before it pauses, at
-        the end of a message (0: pause after the body in flight); -1: no bound."""
+        """`room`, native only: heads to complete before pausing at a message's end (-1: no bound)."""
         if self._chunks is not None:
             self._feed_chunked(data)
             return

@@ -112,7 +112,7 @@ def test_full_pipeline_holds_input_back_and_loses_nothing():
 @pytest.mark.parametrize("limit", [2, 8, 64])
 @pytest.mark.parametrize("pad_lines", [0, 3, 40])
 def test_one_big_feed_never_queues_past_the_pipeline_limit(limit, pad_lines):
-    # A feed over FEED_SLICE is parsed in one pass only when it cannot overflow the queue (protocol._few_heads),
+    # A feed over FEED_SLICE is parsed in one pass only when it cannot overflow the queue (heads.few_heads),
     # else in slices that stop at the limit: heads with LF-free padding, and LF-rich ones (the exact count decides).
     one = b"GET /%d HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"a" * 1500 + b"\r\n"
     one += b"X-Line: b\r\n" * pad_lines + b"\r\n"
@@ -130,10 +130,10 @@ def test_one_big_feed_never_queues_past_the_pipeline_limit(limit, pad_lines):
 @given(st.lists(st.sampled_from([b"\n", b"\r\n\r\n", b"p" * 700, b"GET / HTTP/1.1\r\n\r\n"]), max_size=200),
        st.integers(-1, 70))
 def test_few_heads_bounds_the_heads_a_feed_can_hold(parts, room):
-    from hatchway.http.protocol import _few_heads
+    from hatchway.http.heads import few_heads
 
     data = b"".join(parts)
-    if _few_heads(data, room):
+    if few_heads(data, room):
         assert data.count(b"\r\n\r\n") < room and room > 0
 
 
