@@ -181,7 +181,8 @@ class RequestParser:
             self.feed_eof()
 
     def _feed(self, data: Any, room: int = -1) -> None:
-        """`room`, native only: heads to complete before pausing at a message's end (-1: no bound)."""
+        """`room`: heads the native tokenizer may complete before it pauses at a message's end (feed
+        always passes it there; httptools takes none, so the pure build's calls leave the default)."""
         if self._chunks is not None:
             self._feed_chunked(data)
             return
